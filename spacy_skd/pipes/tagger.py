@@ -1,0 +1,236 @@
+"""Shared anatomy of the sequence-tagging components (`skd_crf_tagger`, `skd_maxent_tagger`).
+
+Both write `doc.ents` from a tag sequence in a chosen scheme (BIOES by default). Labels are
+entity types; the tag inventory is derived from them and the scheme, and both live in `cfg`.
+Gold is read as a *partial* annotation: each token either has a known tag or is open (missing
+or misaligned), and the loss is -log p(sequence agrees with the known tags), exact for the CRF
+and per-token for MaxEnt. Subclasses say how to score (`_log_likelihood`) and decode.
+"""
+from itertools import islice
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import srsly
+import torch
+from spacy import util
+from spacy.language import Language
+from spacy.pipeline import TrainablePipe
+from spacy.tokens import Doc, Span
+from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.vocab import Vocab
+from thinc.api import Model, set_dropout_rate
+
+from ..errors import Errors
+from ..models.tagger import TaggerScores
+from ..structs.chain import TransitionMask
+from ..structs.tag_schemes import allowed_transitions, check_scheme, spans_to_tags, tag_set, tags_to_spans
+
+
+class SequenceTagger(TrainablePipe):
+    """Base class: labels, gold tags, annotations, loss plumbing and (de)serialization."""
+
+    def __init__(self, vocab: Vocab, model: Model, name: str, *, scheme: str, constrained: bool,
+                 scorer: Optional[Callable] = None):
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.scorer = scorer
+        self.cfg: Dict = {"labels": [], "scheme": check_scheme(scheme), "constrained": constrained}
+        self._tag_cache: Optional[Tuple[Tuple[str, ...], List[str]]] = None
+
+    # -- labels and tags ------------------------------------------------------------------------
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        return tuple(self.cfg["labels"])
+
+    @property
+    def label_data(self) -> List[str]:
+        return list(self.labels)
+
+    @property
+    def tags(self) -> List[str]:
+        """Tag inventory, e.g. O, B-LOC, I-LOC, E-LOC, S-LOC, ... for BIOES."""
+        key = (self.labels, self.cfg["scheme"])
+        if self._tag_cache is None or self._tag_cache[0] != key:
+            self._tag_cache = (key, tag_set(self.labels, self.cfg["scheme"]))
+        return self._tag_cache[1]
+
+    def add_label(self, label: str) -> int:
+        if not isinstance(label, str) or not label:
+            raise ValueError(Errors.E104.format(label=label, name=self.name))
+        if label in self.cfg["labels"]:
+            return 0
+        if self.model.get_ref("head").layers:
+            raise ValueError(Errors.E101.format(name=self.name, label=label))
+        self.cfg["labels"] = sorted(self.cfg["labels"] + [label])
+        self.vocab.strings.add(label)
+        return 1
+
+    def transition_mask(self, device: torch.device) -> Optional[TransitionMask]:
+        """Sequences the scheme allows (e.g. no O -> I-PER in BIOES), or None if unconstrained."""
+        if not self.cfg["constrained"]:
+            return None
+        start, trans, end = allowed_transitions(self.tags, self.cfg["scheme"])
+        return TransitionMask(start.to(device), trans.to(device), end.to(device))
+
+    # -- initialize -----------------------------------------------------------------------------
+    def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None,
+                   labels: Optional[Sequence[str]] = None) -> None:
+        """Take labels from `labels` or from every reference doc's entities, then size the head.
+
+        labels (Optional[Sequence[str]]): entity types, e.g. from `spacy init labels`.
+        """
+        validate_get_examples(get_examples, f"{type(self).__name__}.initialize")
+        if labels is None:
+            labels = sorted({ent.label_ for eg in get_examples() for ent in eg.reference.ents})
+        for label in labels:
+            self.add_label(label)
+        if not self.labels:
+            raise ValueError(Errors.E100.format(name=self.name))
+        self._size_head()
+        docs = [eg.x for eg in islice(get_examples(), 10)]
+        self.model.initialize(X=docs or None)
+
+    def _size_head(self) -> None:
+        head = self.model.get_ref("head")
+        n_tags = len(self.tags)
+        if head.has_dim("nO") and head.get_dim("nO") not in (None, n_tags):
+            raise ValueError(Errors.E103.format(got=head.get_dim("nO"), expected=n_tags, name=self.name,
+                                                scheme=self.cfg["scheme"], labels=list(self.labels)))
+        head.set_dim("nO", n_tags, force=True)
+        tok2vec = self.model.get_ref("tok2vec")
+        if tok2vec.has_dim("nO") and tok2vec.get_dim("nO"):
+            head.set_dim("nI", tok2vec.get_dim("nO"), force=True)
+
+    # -- predict / set_annotations --------------------------------------------------------------
+    def predict(self, docs: Iterable[Doc]) -> List[List[int]]:
+        """Best tag indices per doc."""
+        docs = list(docs)
+        if not any(len(doc) for doc in docs):
+            return [[] for _ in docs]
+        scores = self.model.predict(docs)
+        with torch.no_grad():
+            best = self._decode(scores)  # [B, N]
+        return [row[: len(doc)] for row, doc in zip(best.tolist(), docs)]
+
+    def set_annotations(self, docs: Iterable[Doc], tag_ids: List[List[int]]) -> None:
+        tags = self.tags
+        scheme = self.cfg["scheme"]
+        for doc, ids in zip(docs, tag_ids):
+            spans = tags_to_spans([tags[i] for i in ids], scheme)
+            doc.ents = [Span(doc, start, end, label=label) for start, end, label in spans]
+
+    # -- training -------------------------------------------------------------------------------
+    def update(self, examples: Iterable[Example], *, drop: float = 0.0, sgd=None,
+               losses: Optional[Dict[str, float]] = None) -> Dict[str, float]:
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, f"{type(self).__name__}.update")
+        if not any(len(eg.predicted) for eg in examples):
+            return losses
+        set_dropout_rate(self.model, drop)
+        scores, backprop = self.model.begin_update([eg.predicted for eg in examples])
+        loss, d_scores = self.get_loss(examples, scores)
+        backprop(d_scores)
+        if sgd is not None:
+            self.finish_update(sgd)
+        losses[self.name] += loss
+        return losses
+
+    def get_loss(self, examples: Iterable[Example], scores: TaggerScores) -> Tuple[float, Tuple]:
+        """Negative log-likelihood of the gold tags, summed over tokens and averaged over docs
+        (the sentence-level reduction of the reference implementations).
+
+        RETURNS (Tuple[float, Tuple[Tensor, ...]]): loss and gradients for `scores.potentials`.
+        """
+        examples = list(examples)
+        validate_examples(examples, f"{type(self).__name__}.get_loss")
+        allowed = self._gold_allowed(examples, scores.emissions.shape, scores.emissions.device)
+        with torch.enable_grad():
+            potentials = tuple(p.detach().requires_grad_() for p in scores.potentials)
+            loss = -self._log_likelihood(TaggerScores(potentials[0], scores.lengths, *potentials[1:]), allowed)
+            loss = loss.sum() / max(len(examples), 1)
+            grads = torch.autograd.grad(loss, potentials, allow_unused=True)
+        value = float(loss.detach())
+        if not (value > -1e-4) or value == float("inf"):  # NaN, -x or inf: a bug upstream, never clamp
+            raise ValueError(Errors.E102.format(name=self.name, value=value))
+        return value, grads
+
+    def _gold_allowed(self, examples: List[Example], shape: torch.Size, device: torch.device) -> torch.Tensor:
+        """[B, N, L] bool: the gold tag where known, every tag where the token is unannotated
+        or misaligned (the loss then marginalises over it)."""
+        B, N, L = shape
+        allowed = torch.ones(B, N, L, dtype=torch.bool)
+        index = {tag: i for i, tag in enumerate(self.tags)}
+        scheme = self.cfg["scheme"]
+        for b, eg in enumerate(examples):
+            biluo = eg.get_aligned_ner()
+            if not biluo:
+                continue
+            known = [t is not None and t != "-" for t in biluo]
+            filled = [t if k else "O" for t, k in zip(biluo, known)]
+            spans = tags_to_spans(filled, "BILUO")
+            for i, (tag, k) in enumerate(zip(spans_to_tags(spans, len(filled), scheme), known)):
+                if k and tag in index:  # unknown labels (not in the component) stay open
+                    allowed[b, i] = False
+                    allowed[b, i, index[tag]] = True
+        return allowed.to(device)
+
+    # -- subclass hooks -------------------------------------------------------------------------
+    def _log_likelihood(self, scores: TaggerScores, allowed: torch.Tensor) -> torch.Tensor:
+        """log p(tags agree with `allowed`) per doc [B]; differentiable in `scores`."""
+        raise NotImplementedError
+
+    def _decode(self, scores: TaggerScores) -> torch.Tensor:
+        """Best tag index per token [B, N]."""
+        raise NotImplementedError
+
+    # -- serialization --------------------------------------------------------------------------
+    def _ensure_model(self) -> None:
+        """The torch head is created lazily, so build it from cfg before loading weights."""
+        if not self.model.get_ref("head").layers:
+            self._size_head()
+            self.model.initialize()
+
+    def to_bytes(self, *, exclude=tuple()) -> bytes:
+        serialize = {
+            "cfg": lambda: srsly.json_dumps(self.cfg),
+            "vocab": lambda: self.vocab.to_bytes(exclude=exclude),
+            "model": lambda: self.model.to_bytes(),
+        }
+        return util.to_bytes(serialize, exclude)
+
+    def from_bytes(self, bytes_data: bytes, *, exclude=tuple()) -> "SequenceTagger":
+        def load_model(b: bytes) -> None:
+            self._ensure_model()
+            self.model.from_bytes(b)
+
+        deserialize = {
+            "cfg": lambda b: self.cfg.update(srsly.json_loads(b)),
+            "vocab": lambda b: self.vocab.from_bytes(b, exclude=exclude),
+            "model": load_model,
+        }
+        util.from_bytes(bytes_data, deserialize, exclude)
+        return self
+
+    def to_disk(self, path, *, exclude=tuple()) -> None:
+        serialize = {
+            "cfg": lambda p: srsly.write_json(p, self.cfg),
+            "vocab": lambda p: self.vocab.to_disk(p, exclude=exclude),
+            "model": lambda p: p.write_bytes(self.model.to_bytes()),
+        }
+        util.to_disk(path, serialize, exclude)
+
+    def from_disk(self, path, *, exclude=tuple()) -> "SequenceTagger":
+        def load_model(p) -> None:
+            self._ensure_model()
+            self.model.from_bytes(p.read_bytes())
+
+        deserialize = {
+            "cfg": lambda p: self.cfg.update(srsly.read_json(p)),
+            "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
+            "model": load_model,
+        }
+        util.from_disk(path, deserialize, exclude)
+        return self

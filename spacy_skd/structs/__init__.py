@@ -1,0 +1,1 @@
+"""Distributions over structures, in pure torch (no spaCy, no thinc)."""
