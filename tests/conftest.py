@@ -4,9 +4,15 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# CI runs the same examples every time, so a red build is reproducible.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
+
 SHARED_DATA = Path(os.environ.get("SKD_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
 
 

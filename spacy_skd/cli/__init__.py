@@ -1,0 +1,8 @@
+"""`python -m spacy skd ...`: the plugin's commands, registered through the `spacy_cli` entry point."""
+import typer
+from spacy.cli._util import app
+
+skd_cli = typer.Typer(name="skd", help="spacy-skd: structural knowledge distillation commands", no_args_is_help=True)
+app.add_typer(skd_cli)
+
+from . import convert  # noqa: E402,F401  (registers its command on skd_cli)
