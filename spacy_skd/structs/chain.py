@@ -6,7 +6,7 @@ and end [B, L]. Viterbi is the same recursion in the max semiring with back-poin
 Batched over sentences; loops run over positions only.
 """
 from functools import cached_property
-from typing import NamedTuple, Optional, Tuple
+from typing import List, NamedTuple, Optional, Tuple
 
 import torch
 
@@ -35,7 +35,7 @@ class LinearChainCRF:
     lengths (LongTensor): [B], each in [0, N]. A length-0 sequence has one (empty) path, log Z = 0.
     start, end (Tensor): [L] scores of the first and last tag; zeros when None.
     mask (TransitionMask): forbidden starts/transitions/ends get log-zero scores.
-    Cost: O(B N L^2) time, O(B N L^2) memory for the pair potentials.
+    Cost: O(B N L^2) time; O(B N L) memory, O(B N L^2) only when pair marginals are asked for.
 
     >>> crf = LinearChainCRF(torch.zeros(1, 3, 2), torch.zeros(2, 2), torch.tensor([3]))
     >>> round(float(crf.log_partition[0].exp()))       # eight equal paths
@@ -82,90 +82,116 @@ class LinearChainCRF:
     def n_tags(self) -> int:
         return self.emissions.shape[-1]
 
-    # -- factor graph in "parts" form -------------------------------------------------------
-    def _parts(self) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Log-potentials of every substructure: start [B, L] (start + first emission),
-        pairs [B, N-1, L(from), L(to)] (transition + emission of the 'to' tag), end [B, L]."""
-        e = self.emissions
-        theta_start = e[:, 0] + self.start if e.shape[1] else e.new_zeros(e.shape[0], e.shape[2])
-        theta_pair = self.transitions + e[:, 1:].unsqueeze(2)
-        theta_end = self.end.expand(e.shape[0], -1)
-        return theta_start, theta_pair, theta_end
+    def _differentiable(self) -> bool:
+        return any(t.requires_grad for t in (self.emissions, self.transitions, self.start, self.end))
 
     def _last(self, alphas: torch.Tensor) -> torch.Tensor:
         """alphas [B, N, L] -> alpha at each sentence's last position [B, L]."""
         idx = (self.lengths - 1).clamp(min=0)
         return alphas[torch.arange(alphas.shape[0], device=alphas.device), idx]
 
-    def _log_partition(self, theta_start, theta_pair, theta_end) -> torch.Tensor:
-        """Forward algorithm. Positions past a sentence's end are computed but never read,
-        so they get zero gradient (no per-step masking needed)."""
-        B, N, L = self.emissions.shape
+    # -- forward algorithm ----------------------------------------------------------------------
+    def _forward(self, with_pairs: bool) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+        """log Z [B], plus zero "probe" tensors whose gradients are the marginals: one added to
+        the emissions (-> unary marginals [B, N, L]) and, if `with_pairs`, one added to each
+        adjacent pair's score (-> pair marginals [B, N-1, L, L]).
+
+        Positions past a sentence's end are computed but never read, so they get zero gradient.
+        Per-step slices come from one `unbind` (indexing inside the loop would make autograd
+        materialise a full-size zero gradient per step), and no [B, N-1, L, L] tensor exists
+        unless pair marginals are asked for.
+        """
+        e = self.emissions
+        B, N, L = e.shape
         if N == 0:
-            return self.emissions.new_zeros(B)
-        alpha = theta_start
+            return e.new_zeros(B), []
+        probes = [torch.zeros_like(e, requires_grad=True)]
+        if with_pairs and N > 1:
+            probes.append(e.new_zeros(B, N - 1, L, L, requires_grad=True))
+        steps = (e + probes[0]).unbind(1)
+        pairs = probes[1].unbind(1) if len(probes) > 1 else None
+        alpha = steps[0] + self.start  # [B, L]
         alphas = [alpha]
-        for i in range(N - 1):
-            alpha = torch.logsumexp(alpha.unsqueeze(2) + theta_pair[:, i], dim=1)  # [B, L]
+        for i, emission in enumerate(steps[1:]):
+            scores = alpha.unsqueeze(2) + self.transitions  # [B, L(from), L(to)]
+            if pairs is not None:
+                scores = scores + pairs[i]
+            alpha = torch.logsumexp(scores, dim=1) + emission
             alphas.append(alpha)
-        final = torch.logsumexp(self._last(torch.stack(alphas, 1)) + theta_end, dim=-1)
-        return torch.where(self.lengths > 0, final, final.new_zeros(()))
+        final = torch.logsumexp(self._last(torch.stack(alphas, 1)) + self.end, dim=-1)
+        return torch.where(self.lengths > 0, final, final.new_zeros(())), probes
+
+    @cached_property
+    def _recorded(self) -> Tuple[torch.Tensor, List[torch.Tensor]]:
+        """One recorded forward shared by log_partition and the unary marginals."""
+        with torch.enable_grad():
+            return self._forward(with_pairs=False)
 
     @cached_property
     def log_partition(self) -> torch.Tensor:
-        """log Z [B]."""
-        return self._log_partition(*self._parts())
+        """log Z [B]; differentiable when the potentials require grad."""
+        log_z, _ = self._recorded
+        return log_z if self._differentiable() else log_z.detach()
 
     # -- marginals by autograd ----------------------------------------------------------------
-    @cached_property
-    def _part_marginals(self) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        parts = self._parts()
-        differentiable = any(p.requires_grad for p in parts)
+    def _probe_gradient(self, log_z: torch.Tensor, probe: torch.Tensor) -> torch.Tensor:
         with torch.enable_grad():
-            # Leaves for parts outside the caller's graph; detach() so a caller's tensor keeps
-            # its requires_grad flag.
-            parts = tuple(p if p.requires_grad else p.detach().requires_grad_() for p in parts)
-            log_z = self._log_partition(*parts)
-            if not log_z.requires_grad:  # N == 0: nothing to differentiate
-                return tuple(torch.zeros_like(p) for p in parts)
-            grads = torch.autograd.grad(log_z.sum(), parts, create_graph=differentiable, allow_unused=True)
-        return tuple(torch.zeros_like(p) if g is None else g for p, g in zip(parts, grads))
+            return torch.autograd.grad(log_z.sum(), probe, create_graph=self._differentiable())[0]
+
+    @cached_property
+    def marginals(self) -> torch.Tensor:
+        """P(y_i = c) [B, N, L]; zero past each length. Differentiable when the potentials
+        require grad (posterior KD backpropagates through a student's marginals)."""
+        if self._differentiable():
+            # the caller owns log_partition's graph and may already have freed it by backward()
+            with torch.enable_grad():
+                log_z, probes = self._forward(with_pairs=False)
+        else:
+            log_z, probes = self._recorded
+        if not probes:
+            return torch.zeros_like(self.emissions)
+        return self._probe_gradient(log_z, probes[0])
+
+    @cached_property
+    def pair_marginals(self) -> torch.Tensor:
+        """P(y_{i-1} = a, y_i = b) [B, N-1, L(a), L(b)] at index i-1; zero past each length."""
+        B, N, L = self.emissions.shape
+        if N < 2:
+            return self.emissions.new_zeros(B, max(N - 1, 0), L, L)
+        with torch.enable_grad():
+            log_z, probes = self._forward(with_pairs=True)
+        return self._probe_gradient(log_z, probes[1])
 
     @property
     def start_marginals(self) -> torch.Tensor:
         """P(y_0 = c) [B, L]; zero for length-0 sequences."""
-        return self._part_marginals[0]
-
-    @property
-    def pair_marginals(self) -> torch.Tensor:
-        """P(y_{i-1} = a, y_i = b) [B, N-1, L(a), L(b)] at index i-1; zero past each length."""
-        return self._part_marginals[1]
+        B, N, L = self.emissions.shape
+        return self.marginals[:, 0] if N else self.emissions.new_zeros(B, L)
 
     @property
     def end_marginals(self) -> torch.Tensor:
         """P(y_{n-1} = c) [B, L]; zero for length-0 sequences."""
-        return self._part_marginals[2]
-
-    @cached_property
-    def marginals(self) -> torch.Tensor:
-        """P(y_i = c) [B, N, L]; zero past each length."""
-        first = self.start_marginals.unsqueeze(1)
-        return torch.cat([first, self.pair_marginals.sum(dim=2)], dim=1)[:, : self.emissions.shape[1]]
+        B, N, L = self.emissions.shape
+        if not N:
+            return self.emissions.new_zeros(B, L)
+        return self._last(self.marginals) * (self.lengths > 0).unsqueeze(1)
 
     # -- Viterbi --------------------------------------------------------------------------------
     @cached_property
     def _viterbi(self) -> Tuple[torch.Tensor, torch.Tensor]:
-        theta_start, theta_pair, theta_end = (p.detach() for p in self._parts())
         B, N, L = self.emissions.shape
         if N == 0:
             return self.emissions.new_zeros(B), self.lengths.new_full((B, 0), -1)
-        alpha = theta_start
+        steps = self.emissions.detach().unbind(1)
+        transitions = self.transitions.detach()
+        alpha = steps[0] + self.start.detach()
         alphas, pointers = [alpha], []
-        for i in range(N - 1):
-            alpha, best_prev = (alpha.unsqueeze(2) + theta_pair[:, i]).max(dim=1)  # [B, L] each
+        for emission in steps[1:]:
+            alpha, best_prev = (alpha.unsqueeze(2) + transitions).max(dim=1)  # [B, L] each
+            alpha = alpha + emission
             alphas.append(alpha)
             pointers.append(best_prev)
-        best_score, best_last = (self._last(torch.stack(alphas, 1)) + theta_end).max(dim=-1)
+        best_score, best_last = (self._last(torch.stack(alphas, 1)) + self.end.detach()).max(dim=-1)
         tags = self.lengths.new_empty(B, N)
         last = self.lengths - 1
         cur = best_last
@@ -191,19 +217,14 @@ class LinearChainCRF:
     # -- scoring given sequences ---------------------------------------------------------------
     def score(self, tags: torch.Tensor) -> torch.Tensor:
         """Unnormalised log-score of tag sequences [B, N] (entries past each length ignored) -> [B]."""
-        theta_start, theta_pair, theta_end = self._parts()
         B, N, L = self.emissions.shape
         if N == 0:
             return self.emissions.new_zeros(B)
         tags = tags.masked_fill(~self.mask, 0)
-        total = theta_start.gather(1, tags[:, :1]).squeeze(1)
-        if N > 1:
-            prev, nxt = tags[:, :-1], tags[:, 1:]
-            pair = theta_pair.gather(2, prev[:, :, None, None].expand(-1, -1, 1, L)).squeeze(2)  # [B, N-1, L]
-            pair = pair.gather(2, nxt.unsqueeze(2)).squeeze(2)  # [B, N-1]
-            total = total + (pair * self.mask[:, 1:]).sum(1)
-        last_tag = tags.gather(1, (self.lengths - 1).clamp(min=0).unsqueeze(1))
-        total = total + theta_end.gather(1, last_tag).squeeze(1)
+        emitted = self.emissions.gather(2, tags.unsqueeze(2)).squeeze(2).sum(1)  # padding is zero
+        moved = (self.transitions[tags[:, :-1], tags[:, 1:]] * self.mask[:, 1:]).sum(1)
+        last_tag = tags.gather(1, (self.lengths - 1).clamp(min=0).unsqueeze(1)).squeeze(1)
+        total = emitted + moved + self.start[tags[:, 0]] + self.end[last_tag]
         return torch.where(self.lengths > 0, total, total.new_zeros(()))
 
     def log_prob(self, tags: torch.Tensor) -> torch.Tensor:
