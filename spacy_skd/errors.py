@@ -23,6 +23,24 @@ class _Coded(type):
 class Warnings(metaclass=_Coded):
     W001 = ("Tag sequence {tags} is not valid in the {scheme} scheme at position {i}; "
             "it was repaired ({rule}).")
+    # --- KD (W150-W199) ---
+    W150 = ("Structural KD with a CRF student on locally tempered CRF targets (T = {T}) is "
+            "unbounded below: tempered pair marginals lie outside the marginal polytope "
+            "(algorithms.md 2.5), and the loss falls without end as the student fits them. Use "
+            "temperature_mode 'global' for CRF students, or clamp_negative=True to clamp "
+            "per-sentence losses at 0 as the reference does.")
+    # --- training and CLI (W200+) ---
+    W200 = ("Teacher cache '{path}' was written for {found}, but this run needs {expected}. It "
+            "was cleared and will be rebuilt: a cache is never reused across teachers, settings "
+            "or cache format versions. To keep the old entries, give this run another cache "
+            "directory.")
+    W201 = ("Teacher cache '{path}': the entry for the sentence {words} is corrupt ({reason}). "
+            "It was dropped and will be recomputed; further corrupt entries in this cache are "
+            "dropped without a warning (counted in `stats.dropped`). If this recurs, delete "
+            "'{path}'.")
+    W202 = ("Teacher cache database in '{path}' cannot be read ({err}). It was deleted and "
+            "recreated empty, so the teacher outputs will be recomputed. If this recurs, check "
+            "the disk or move the cache to another directory.")
 
 
 
@@ -76,4 +94,107 @@ class Errors(metaclass=_Coded):
     E105 = ("Component '{name}' expects a model built by {expected}, but the model has no "
             "'{ref}' layer. Use the architecture named in the component's default config.")
     # --- KD (E150-E199) ---
+    E150 = ("KD temperature must be a finite number > 0, got {value}. Use 1 for no tempering; the "
+            "reference configs use 1-7.")
+    E151 = ("Unknown temperature mode '{value}' for KD targets. Choose one of: {options} (global "
+            "divides all teacher potentials by T; local tempers each substructure's marginal).")
+    E152 = ("Unknown KD objective '{value}'. Choose one of: {options}.")
+    E153 = ("Unknown student structure '{value}' for KD objective '{name}'. Choose one of: {options}.")
+    E154 = ("KD objective 'token' is not defined for a CRF student: a CRF has no per-token softmax "
+            "to match. Use 'structural' (with a MaxEnt teacher this is case 3, products of the "
+            "teacher's token distributions) or 'posterior' (the student's own unary marginals).")
+    E155 = ("KDTargets.{field} has shape {shape}, but unary has shape {unary} ([B, N, L]), so "
+            "{field} must have shape {expected}. Build targets with crf_targets/maxent_targets, or "
+            "fix the cached tensors.")
+    E156 = ("KD targets of shape {targets} ([B, N, L]) do not match the student's scores of shape "
+            "{student}. Pad the targets to the student's width with `targets.pad_to({width})`, and "
+            "make sure teacher and student share one tag set.")
+    E157 = ("KD targets cover sentences of lengths {teacher}, but the student batch has lengths "
+            "{student}. Teacher and student must see the same tokens: rebuild stale cached targets "
+            "and keep the cache in the batch's sentence order.")
+    E158 = ("The teacher puts probability {mass:.4g} on {what} that the student's transition mask "
+            "forbids, so the cross-entropy to the student is infinite. Give the teacher the "
+            "student's constraints (crf_targets(..., mask=student_mask)), or train the student "
+            "unconstrained.")
+    E159 = ("KD objective '{name}' produced a per-sentence loss of {value} ({n_bad} non-finite). A "
+            "KD loss is a cross-entropy or KL and is >= 0 up to rounding, so this is a bug "
+            "upstream: check for exploding scores or a too-high learning rate. With a CRF student "
+            "and *locally* tempered CRF targets the loss is unbounded below (algorithms.md 2.5): "
+            "use temperature_mode 'global', or clamp_negative=True for paper parity.")
+    E160 = ("KDTargets.stack got no targets. Pass at least one KDTargets.")
+    E161 = ("Cannot stack KD targets: item {i} has {field} = {value}, but item 0 has {first}. Stack "
+            "only targets built by one teacher with one temperature, mode and substructure space.")
+    E162 = ("Cannot pad KD targets to width {width}: the longest sentence has {max_len} tokens. "
+            "Pass a width >= {max_len}.")
+    E163 = ("The teacher entropy is undefined for locally tempered CRF targets (T = {T}): their "
+            "slot marginals do not come from one distribution over sequences. Build the targets "
+            "with mode='global', or report the loss alone.")
+    E165 = ("Unknown KD objective '{value}'. Choose one of: {options}.")
+    E166 = ("KD objective '{objective}' is not defined from a {teacher} teacher to a {student} "
+            "student. Objectives for this pair: {supported}. (token KD needs a MaxEnt student; "
+            "for a CRF student use 'structural' or 'posterior'.)")
+    E167 = ("Unknown temperature_mode '{value}'. Choose one of: {options}.")
+    E168 = ("KD temperature must be > 0, got {value}.")
+    E169 = ("Component '{name}' has no teacher. Set it in the training config: "
+            "[initialize.components.{name}] teacher = \"path/to/teacher/model-best\".")
+    E170 = ("Component '{name}' distils into student '{student}', but the pipeline has no such "
+            "component. Pipeline: {pipes}. Set `student` in [components.{name}].")
+    E171 = ("Component '{student}' is a {type}; structural KD supports skd_crf_tagger and "
+            "skd_maxent_tagger components (parsers and span NER come with their own adapters).")
+    E172 = ("The teacher pipeline has no component '{component}'. Its components: {pipes}. Set "
+            "`teacher_component` in the [components] block of the KD component.")
+    E173 = ("Teacher and student use different tag schemes ({teacher} vs {student}). KD compares "
+            "distributions over one tag set: set `scheme = \"{teacher}\"` on student '{name}'.")
+    E174 = ("Case 3 (MaxEnt teacher -> CRF student '{student}') needs an unconstrained student: "
+            "the teacher's product distribution gives mass to sequences the scheme forbids, which "
+            "a constrained CRF cannot represent (infinite cross-entropy). Set `constrained = false` "
+            "on the student.")
+    E175 = ("Teacher component '{teacher}' and student component '{student}' use different "
+            "labels. Only in the teacher: {only_teacher}. Only in the student or its training "
+            "data: {only_student}. Let the student take the teacher's labels (leave its labels "
+            "unset), or retrain the teacher on the same label set.")
+    E176 = ("Teacher pipeline '{path}' does not exist. Train the teacher first, or fix "
+            "[initialize.components.kd] teacher / paths.teacher.")
+    E177 = ("Could not load the teacher pipeline '{path}': {err}")
+    E178 = ("kd_weight must lie in [0, 1], got {value}. Use a number or a schedule such as "
+            "{{\"@schedules\": \"spacy-skd.teacher_annealing.v1\", \"total_steps\": 5000}}.")
     # --- training and CLI (E200+) ---
+    E200 = ("Teacher cache directory '{path}' exists but is a file. Pass a directory (missing "
+            "ones are created), or move the file away.")
+    E201 = ("Teacher cache keys are token sequences: expected a sequence of strings, got "
+            "{value}. Pass the words, e.g. `[t.text for t in doc]`, not a Doc or one string.")
+    E202 = ("Teacher outputs for the sentence {words} must be a dict mapping array names to "
+            "numpy arrays, got {value}.")
+    E203 = ("Teacher output name {name!r} cannot be cached: names must be Python identifiers "
+            "other than 'file' and 'allow_pickle' (keywords of np.savez). Rename the array.")
+    E204 = ("Teacher output '{name}' has type or dtype {dtype}; the teacher cache stores bool, "
+            "integer and float numpy arrays only. Convert it first (move GPU arrays to the CPU, "
+            "e.g. with thinc's `to_numpy`).")
+    E205 = ("TeacherCache.put_many got {n_batch} sentences but {n_arrays} dicts of teacher "
+            "outputs; pass one dict of arrays per sentence.")
+    E206 = ("Teacher cache temperature must be a finite number > 0, got {value!r}.")
+    E207 = ("Teacher cache `{name}` must be a non-empty string, got {value!r}.")
+    E208 = ("Cannot fingerprint teacher component '{component}': the pipeline has no such "
+            "component. Its components: {pipes}.")
+    E209 = ("Teacher cache '{path}' is closed. Open a new TeacherCache on the directory to use "
+            "it again.")
+    E210 = ("Teacher outputs for the sentence {words} hold the arrays {found}, but this cache "
+            "was opened with array_names={expected}. Store exactly those arrays, or open the "
+            "cache with matching array_names.")
+
+    E215 = ("Reader spacy-skd.Mixed.v1 got neither a `gold` nor an `unlabeled` corpus. Set at "
+            "least one of [corpora.<name>.gold] and [corpora.<name>.unlabeled].")
+    E216 = ("Reader spacy-skd.Mixed.v1: `{name}` must be a corpus (a callable taking `nlp`, e.g. "
+            "a registered reader) or None, got {value}. Give it an `@readers` block.")
+    E217 = ("Reader spacy-skd.Mixed.v1: `max_unlabeled` must be an integer >= 0 (0 uses all "
+            "unlabeled examples), got {value!r}.")
+    E218 = ("Reader spacy-skd.Mixed.v1: `seed` must be an integer, got {value}.")
+    E219 = ("Schedule spacy-skd.teacher_annealing.v1: `{name}` is a KD weight and must lie in "
+            "[0, 1], got {value!r}.")
+    E220 = ("Schedule spacy-skd.teacher_annealing.v1: `{name}` must be an integer >= 0 (a "
+            "number of update steps), got {value!r}.")
+    E221 = ("Schedule spacy-skd.teacher_annealing.v1 needs the length of its ramp: set "
+            "`total_steps` > 0, or `max_steps` > 0 (e.g. `max_steps = ${{training.max_steps}}`) "
+            "with a `fraction` of it.")
+    E222 = ("Schedule spacy-skd.teacher_annealing.v1: `fraction` is the share of `max_steps` "
+            "the ramp lasts and must lie in (0, 1], got {value!r}.")

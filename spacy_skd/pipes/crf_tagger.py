@@ -1,5 +1,5 @@
 """`skd_crf_tagger`: a linear-chain CRF sequence tagger writing `doc.ents`."""
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 import torch
 from spacy.language import Language
@@ -42,6 +42,8 @@ def make_crf_tagger(nlp: Language, name: str, model: Model, scheme: str, constra
 class CRFTagger(SequenceTagger):
     """Exact likelihood training (forward algorithm) and Viterbi decoding."""
 
+    kd_kind = "crf"
+
     def chain(self, scores: TaggerScores) -> LinearChainCRF:
         """The CRF distribution for a batch of scores."""
         return LinearChainCRF(scores.emissions, scores.transitions, scores.lengths, scores.start, scores.end,
@@ -53,3 +55,12 @@ class CRFTagger(SequenceTagger):
 
     def _decode(self, scores: TaggerScores) -> torch.Tensor:
         return self.chain(scores).argmax
+
+    def _kd_loss(self, scores: TaggerScores, targets, kd) -> torch.Tensor:
+        mask = self.transition_mask(scores.emissions.device)
+        return kd.loss(scores.emissions, scores.transitions, scores.lengths, scores.start, scores.end, mask,
+                       targets, temperature=kd.temperature)
+
+    def crf_parameters(self) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        module = self.model.get_ref("head").layers[0].shims[0]._model
+        return module.transitions.detach(), module.start.detach(), module.end.detach()

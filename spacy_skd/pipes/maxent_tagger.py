@@ -43,6 +43,8 @@ def make_maxent_tagger(nlp: Language, name: str, model: Model, scheme: str, cons
 class MaxEntTagger(SequenceTagger):
     """Token-level cross-entropy training; argmax (or constrained Viterbi) decoding."""
 
+    kd_kind = "maxent"
+
     def _log_likelihood(self, scores: TaggerScores, allowed: torch.Tensor) -> torch.Tensor:
         log_probs = scores.emissions.log_softmax(-1)  # [B, N, L]
         mask = torch.arange(log_probs.shape[1], device=log_probs.device) < scores.lengths.unsqueeze(1)
@@ -57,3 +59,6 @@ class MaxEntTagger(SequenceTagger):
         L = scores.emissions.shape[-1]
         zeros = scores.emissions.new_zeros(L, L)
         return LinearChainCRF(scores.emissions, zeros, scores.lengths, mask=mask).argmax
+
+    def _kd_loss(self, scores: TaggerScores, targets, kd) -> torch.Tensor:
+        return kd.loss(scores.emissions, scores.lengths, targets, temperature=kd.temperature)

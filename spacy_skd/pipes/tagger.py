@@ -20,6 +20,7 @@ from spacy.vocab import Vocab
 from thinc.api import Model, set_dropout_rate
 
 from ..errors import Errors
+from ..kd.batch import KDBatch
 from ..models.tagger import TaggerScores
 from ..structs.chain import TransitionMask
 from ..structs.tag_schemes import allowed_transitions, check_scheme, spans_to_tags, tag_set, tags_to_spans
@@ -27,6 +28,8 @@ from ..structs.tag_schemes import allowed_transitions, check_scheme, spans_to_ta
 
 class SequenceTagger(TrainablePipe):
     """Base class: labels, gold tags, annotations, loss plumbing and (de)serialization."""
+
+    kd_kind: str = ""  # structure kind for KD adapters: "crf" or "maxent"
 
     def __init__(self, vocab: Vocab, model: Model, name: str, *, scheme: str, constrained: bool,
                  scorer: Optional[Callable] = None):
@@ -36,6 +39,7 @@ class SequenceTagger(TrainablePipe):
         self.scorer = scorer
         self.cfg: Dict = {"labels": [], "scheme": check_scheme(scheme), "constrained": constrained}
         self._tag_cache: Optional[Tuple[Tuple[str, ...], List[str]]] = None
+        self._kd: Optional[KDBatch] = None
 
     # -- labels and tags ------------------------------------------------------------------------
     @property
@@ -132,30 +136,56 @@ class SequenceTagger(TrainablePipe):
         set_dropout_rate(self.model, drop)
         scores, backprop = self.model.begin_update([eg.predicted for eg in examples])
         loss, d_scores = self.get_loss(examples, scores)
+        self._kd = None  # targets belong to this batch only
         backprop(d_scores)
         if sgd is not None:
             self.finish_update(sgd)
         losses[self.name] += loss
         return losses
 
+    def set_kd_batch(self, batch: Optional[KDBatch]) -> None:
+        """Teacher targets for the next `update` (set by the structural_kd component)."""
+        self._kd = batch
+
     def get_loss(self, examples: Iterable[Example], scores: TaggerScores) -> Tuple[float, Tuple]:
-        """Negative log-likelihood of the gold tags, summed over tokens and averaged over docs
-        (the sentence-level reduction of the reference implementations).
+        """(1 - lambda) * gold NLL + lambda * KD per doc, summed over tokens and averaged over docs
+        (the sentence-level reduction of the reference implementations). Without a KD batch it
+        is the plain gold NLL. Unlabeled examples take the teacher's Top-1 as their gold.
 
         RETURNS (Tuple[float, Tuple[Tensor, ...]]): loss and gradients for `scores.potentials`.
         """
         examples = list(examples)
         validate_examples(examples, f"{type(self).__name__}.get_loss")
-        allowed = self._gold_allowed(examples, scores.emissions.shape, scores.emissions.device)
+        kd = self._kd if self._kd is not None and self._kd.matches(examples) else None
+        device = scores.emissions.device
+        allowed = self._gold_allowed(examples, scores.emissions.shape, device)
+        if kd is not None:
+            targets = kd.targets.to(device).pad_to(scores.emissions.shape[1])
+            top1 = self._one_hot(targets.top1, scores.emissions.shape)
+            allowed = torch.where(kd.unlabeled.to(device)[:, None, None], top1, allowed)
         with torch.enable_grad():
             potentials = tuple(p.detach().requires_grad_() for p in scores.potentials)
-            loss = -self._log_likelihood(TaggerScores(potentials[0], scores.lengths, *potentials[1:]), allowed)
-            loss = loss.sum() / max(len(examples), 1)
+            live = TaggerScores(potentials[0], scores.lengths, *potentials[1:])
+            per_doc = -self._log_likelihood(live, allowed)  # [B]
+            if kd is not None and kd.objective != "none":
+                if kd.objective == "top1":
+                    kd_loss = -self._log_likelihood(live, top1)
+                else:
+                    kd_loss = self._kd_loss(live, targets, kd)
+                per_doc = (1.0 - kd.weight) * per_doc + kd.weight * kd_loss
+            loss = per_doc.sum() / max(len(examples), 1)
             grads = torch.autograd.grad(loss, potentials, allow_unused=True)
         value = float(loss.detach())
         if not (value > -1e-4) or value == float("inf"):  # NaN, -x or inf: a bug upstream, never clamp
             raise ValueError(Errors.E102.format(name=self.name, value=value))
         return value, grads
+
+    @staticmethod
+    def _one_hot(tags: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+        """[B, N] tag ids (-1 = padding) -> [B, N, L] bool, all-True on padding."""
+        B, N, L = shape
+        onehot = torch.nn.functional.one_hot(tags.clamp(min=0), L).bool()
+        return onehot | (tags < 0).unsqueeze(-1)
 
     def _gold_allowed(self, examples: List[Example], shape: torch.Size, device: torch.device) -> torch.Tensor:
         """[B, N, L] bool: the gold tag where known, every tag where the token is unannotated
@@ -185,6 +215,14 @@ class SequenceTagger(TrainablePipe):
     def _decode(self, scores: TaggerScores) -> torch.Tensor:
         """Best tag index per token [B, N]."""
         raise NotImplementedError
+
+    def _kd_loss(self, scores: TaggerScores, targets, kd: KDBatch) -> torch.Tensor:
+        """The KD objective per doc [B] for this structure."""
+        raise NotImplementedError
+
+    def crf_parameters(self) -> Optional[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """(transitions, start, end) of a CRF, detached; None for a MaxEnt tagger."""
+        return None
 
     # -- serialization --------------------------------------------------------------------------
     def _ensure_model(self) -> None:

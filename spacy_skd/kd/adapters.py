@@ -1,0 +1,101 @@
+"""Which KD case applies to a (teacher, student) pair, and how teacher outputs become targets.
+
+The case is chosen from the pair of structure kinds, never written by the user:
+
+    teacher  student  objective "structural" means
+    crf      crf      case 1a: pair + start/end marginals, student loss log Z_s - <mu_t, theta_s>
+    crf      maxent   case 2a: unary marginals, per-token KL
+    maxent   crf      case 3:  products of the teacher's unaries (no [N, L, L] tensor)
+    maxent   maxent   token-level KD (the teacher's softmax)
+
+Teacher outputs arrive as *potentials* (a CRF's emissions plus its transition scores, or a
+MaxEnt tagger's logits). Targets at any temperature, in either temperature mode, are derived
+from them exactly, so one cached teacher pass serves every objective and temperature.
+"""
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+
+from ..errors import Errors
+from ..structs.chain import LinearChainCRF, TransitionMask
+from .targets import KDTargets, crf_targets, maxent_targets
+
+KINDS = ("crf", "maxent")
+OBJECTIVES = ("structural", "posterior", "token", "top1", "none")
+TEMPERATURE_MODES = ("auto", "local", "global")
+
+# (teacher kind, student kind, objective) combinations that are defined
+_CASES = {
+    ("crf", "crf"): {"structural": "1a", "posterior": "posterior", "top1": "top1", "none": "none"},
+    ("crf", "maxent"): {"structural": "2a", "posterior": "2a", "token": "token", "top1": "top1", "none": "none"},
+    ("maxent", "crf"): {"structural": "3", "top1": "top1", "none": "none"},
+    ("maxent", "maxent"): {"structural": "token", "token": "token", "top1": "top1", "none": "none"},
+}
+
+
+@dataclass
+class TeacherPotentials:
+    """A padded batch of teacher outputs.
+
+    kind (str): "crf" or "maxent".
+    emissions (Tensor): [B, N, L] CRF emissions or MaxEnt logits.
+    lengths (LongTensor): [B].
+    transitions, start, end (Tensor | None): [L, L], [L], [L] for a CRF teacher.
+    mask (TransitionMask | None): sequences the teacher (or the constrained student) allows.
+    """
+
+    kind: str
+    emissions: torch.Tensor
+    lengths: torch.Tensor
+    transitions: Optional[torch.Tensor] = None
+    start: Optional[torch.Tensor] = None
+    end: Optional[torch.Tensor] = None
+    mask: Optional[TransitionMask] = None
+
+    def top1(self) -> torch.Tensor:
+        """The teacher's best sequence [B, N] (-1 past each length): Viterbi for a CRF, and for
+        MaxEnt the per-token argmax, or the best sequence the mask allows when there is one."""
+        if self.kind == "maxent" and self.mask is None:
+            best = self.emissions.argmax(-1)
+            keep = torch.arange(best.shape[1], device=best.device) < self.lengths.unsqueeze(1)
+            return best.masked_fill(~keep, -1)
+        L = self.emissions.shape[-1]
+        transitions = self.transitions if self.transitions is not None else self.emissions.new_zeros(L, L)
+        return LinearChainCRF(self.emissions, transitions, self.lengths, self.start, self.end, mask=self.mask).argmax
+
+
+def resolve_case(teacher: str, student: str, objective: str) -> str:
+    """The paper's case for this pair and objective, or a coded error saying what is supported."""
+    if objective not in OBJECTIVES:
+        raise ValueError(Errors.E165.format(value=objective, options=", ".join(OBJECTIVES)))
+    cases = _CASES.get((teacher, student))
+    if cases is None or objective not in cases:
+        supported = ", ".join(sorted(cases)) if cases else "none"
+        raise ValueError(Errors.E166.format(teacher=teacher, student=student, objective=objective, supported=supported))
+    return cases[objective]
+
+
+def resolve_temperature_mode(mode: str, student: str) -> str:
+    """auto = global for CRF students (local tempering makes their loss unbounded below,
+    algorithms.md 2.5) and local for MaxEnt students (paper parity; each slot is independent)."""
+    if mode not in TEMPERATURE_MODES:
+        raise ValueError(Errors.E167.format(value=mode, options=", ".join(TEMPERATURE_MODES)))
+    if mode == "auto":
+        return "global" if student == "crf" else "local"
+    return mode
+
+
+def make_targets(teacher: TeacherPotentials, student: str, objective: str, *, temperature: float,
+                 mode: str) -> KDTargets:
+    """Teacher targets in the student's substructure space at temperature T."""
+    case = resolve_case(teacher.kind, student, objective)
+    if teacher.kind == "maxent":
+        targets = maxent_targets(teacher.emissions, teacher.lengths, temperature=temperature)
+    elif case == "token":  # token-level KD from a CRF teacher: its emission softmax
+        targets = maxent_targets(teacher.emissions, teacher.lengths, temperature=temperature)
+    else:
+        targets = crf_targets(teacher.emissions, teacher.transitions, teacher.lengths, teacher.start, teacher.end,
+                              teacher.mask, temperature=temperature, mode=mode, pairs=(case == "1a"))
+    targets.top1 = teacher.top1()
+    return targets

@@ -1,0 +1,259 @@
+"""Student side of KD: one loss function per objective, and the name -> function table.
+
+Every loss returns one value per sentence, [B], with the T² factor of Hinton et al. included;
+the caller sums, divides by the number of sentences (the reference's `sentence_loss`) and
+weights by λ. Teacher targets come from `kd.targets` and carry no gradient.
+
+    objective    CRF student            MaxEnt student
+    structural   structural_crf_loss    token_kl_loss (case 2a: the CRF teacher's unary marginals)
+    posterior    posterior_crf_loss     token_kl_loss (the same thing for a MaxEnt student)
+    token        (undefined)            token_kl_loss (token KD, SenTScore)
+    top1, none   None: no KD term (top1 = pseudo-labels only, handled by the caller)
+"""
+import warnings
+from typing import Callable, Dict, Optional
+
+import torch
+
+from ..errors import Errors, Warnings
+from ..structs._util import log_zero
+from ..structs.chain import LinearChainCRF, TransitionMask
+from .targets import KDTargets, check_temperature
+
+KDLoss = Callable[..., torch.Tensor]
+STUDENTS = ("crf", "maxent")
+# Teacher mass on forbidden substructures above this is an error; a teacher with the student's
+# mask puts exactly 0 there (its log-zero scores underflow).
+LEAK_TOL = 1e-6
+
+
+def structural_crf_loss(
+    emissions: torch.Tensor,
+    transitions: torch.Tensor,
+    lengths: torch.Tensor,
+    start: Optional[torch.Tensor],
+    end: Optional[torch.Tensor],
+    mask: Optional[TransitionMask],
+    targets: KDTargets,
+    *,
+    temperature: float = 1.0,
+    clamp_negative: bool = False,
+) -> torch.Tensor:
+    """Structural KD into a CRF student (case 1a; case 3 with factorised targets).
+
+    loss_b = T² · (log Z_s(θ_s / T) - ⟨μ_t, θ_s / T⟩), with the substructures of algorithms.md
+    §2.1: pair i carries A[y_{i-1}, y_i] + E[i, y_i], the start slot start[y_0] + E[0, y_0],
+    the end slot end[y_{n-1}]. For consistent targets (global temperature, T = 1, or a factorised
+    teacher) this is exactly T² · H(P_t^T, P_s^T) >= T² · H(P_t^T) >= 0, and its gradient is
+    T · (μ_s^T - μ_t^T). Only the student's log-partition is computed, not its marginals.
+    Emissions E[i≥1] are weighted by the pair targets summed over the previous tag and E[0] by
+    the start target, as in the reference; for consistent targets that is the unary marginal.
+    Factorised targets (pairs None) use Σ_i p_{i-1}ᵀ A p_i without building [B, N-1, L, L].
+
+    emissions (Tensor): [B, N, L] student emission scores.
+    transitions (Tensor): [L, L]; transitions[a, b] scores tag a followed by tag b.
+    lengths (LongTensor): [B], equal to targets.lengths.
+    start, end (Optional[Tensor]): [L] first/last tag scores; zeros when None.
+    mask (Optional[TransitionMask]): the student's constraints. Teacher mass on a forbidden
+        substructure makes the cross-entropy infinite and raises E158.
+    targets (KDTargets): teacher targets of the same [B, N, L] shape.
+    temperature (float): T > 0, the temperature the targets were built with.
+    clamp_negative (bool): paper parity for *locally tempered* pair targets (targets.consistent
+        False). Those lie outside the marginal polytope and make this loss unbounded below
+        (algorithms.md §2.5); the reference clamps per-sentence losses at 0, which also zeroes
+        their gradient, and so does this flag. Consistent targets are never clamped: their loss
+        is >= 0 exactly, and a negative value is a bug for `check_loss` to report. Without the
+        flag, local pair targets at T != 1 give warning W150.
+    RETURNS (Tensor): [B] per-sentence losses.
+    """
+    T = check_temperature(temperature)
+    _check_batch(emissions, lengths, targets)
+    if emissions.shape[1] == 0:
+        return _zero_loss(emissions, transitions, start, end)
+    log_z = LinearChainCRF(emissions / T, transitions / T, lengths, _scaled(start, T), _scaled(end, T), mask).log_partition
+    expected, leak = _expected_score(emissions, transitions, start, end, mask, targets)
+    if leak is not None:
+        _check_leak(leak, "sequences (transitions, first or last tags)")
+    loss = T * T * log_z - T * expected  # = T² (log Z(θ/T) - ⟨μ_t, θ/T⟩)
+    if not targets.consistent:
+        if clamp_negative:
+            loss = loss.clamp(min=0.0)
+        else:
+            warnings.warn(Warnings.W150.format(T=targets.temperature), stacklevel=2)
+    return loss
+
+
+def token_kl_loss(logits: torch.Tensor, lengths: torch.Tensor, targets: KDTargets, *,
+                  temperature: float = 1.0) -> torch.Tensor:
+    """Per-token KD into a MaxEnt student (case 2a, token KD, SenTScore).
+
+    loss_b = T² · Σ_{i<n_b} KL(targets.unary_i || softmax(logits_i / T)); the gradient with
+    respect to the logits is T · (softmax(logits / T) - targets.unary). Padded positions add 0.
+
+    logits (Tensor): [B, N, L] student scores.
+    lengths (LongTensor): [B], equal to targets.lengths.
+    targets (KDTargets): teacher unaries of the same shape (pairs, if any, are not used).
+    temperature (float): T > 0.
+    RETURNS (Tensor): [B] per-sentence losses.
+    """
+    T = check_temperature(temperature)
+    _check_batch(logits, lengths, targets)
+    valid = _valid(logits, lengths).unsqueeze(-1)  # [B, N, 1]
+    log_q = torch.log_softmax(logits.masked_fill(~valid, 0.0) / T, dim=-1)  # padding may hold garbage
+    return T * T * _kl(targets.unary.to(logits) * valid, log_q)
+
+
+def posterior_crf_loss(
+    emissions: torch.Tensor,
+    transitions: torch.Tensor,
+    lengths: torch.Tensor,
+    start: Optional[torch.Tensor],
+    end: Optional[torch.Tensor],
+    mask: Optional[TransitionMask],
+    targets: KDTargets,
+    *,
+    temperature: float = 1.0,
+) -> torch.Tensor:
+    """Posterior KD into a CRF student (the Pos. KD baseline of Wang et al. 2020a).
+
+    loss_b = T² · Σ_{i<n_b} KL(targets.unary_i || softmax(log q_s(y_i) / T)), where q_s are the
+    student's own unary marginals at T = 1, locally tempered (as the reference does on both
+    sides: use targets from crf_targets(mode="local", pairs=False)). Differentiable through the
+    marginals. Runs in float64: float32 marginals underflow to 0 for tags ~100 nats behind,
+    and their logarithm is needed here; the loss is returned in the emissions' dtype.
+
+    Arguments as for `structural_crf_loss`. Teacher mass on a tag the student's mask rules out
+    at that position raises E158.
+    RETURNS (Tensor): [B] per-sentence losses.
+    """
+    T = check_temperature(temperature)
+    _check_batch(emissions, lengths, targets)
+    if emissions.shape[1] == 0:
+        return _zero_loss(emissions, transitions, start, end)
+    crf = LinearChainCRF(emissions.double(), transitions.double(), lengths, _double(start), _double(end), mask)
+    q = crf.marginals  # [B, N, L], zero past each length and on forbidden tags
+    possible = q > 0
+    # where-then-log keeps the gradient finite at q = 0 (those entries get none)
+    log_q = torch.where(possible, q, torch.ones_like(q)).log().masked_fill(~possible, log_zero(q.dtype))
+    p = targets.unary.to(q) * crf.mask.unsqueeze(-1)
+    if mask is not None:
+        _check_leak((p * ~possible).sum((1, 2)), "tags at the positions where they occur")
+    loss = T * T * _kl(p, torch.log_softmax(log_q / T, dim=-1))
+    return loss.to(emissions.dtype)
+
+
+def check_loss(loss: torch.Tensor, name: str, tol: float = 1e-4) -> torch.Tensor:
+    """Raise E159 if any per-sentence KD loss is NaN, infinite or below -tol; return it unchanged.
+
+    KD losses are cross-entropies or KLs, so a negative value beyond rounding is a bug upstream,
+    never something to clamp (the one documented exception is `clamp_negative` in
+    `structural_crf_loss`). Costs one device sync. `tol` is absolute: float32 losses of long
+    sentences round with an error of about 1e-7 · |log Z|.
+    """
+    finite = torch.isfinite(loss)
+    if not bool((finite & (loss >= -tol)).all()):
+        value = loss.detach().min().item() if bool(finite.all()) else loss.detach()[~finite][0].item()
+        raise ValueError(Errors.E159.format(name=name, value=value, n_bad=int((~finite).sum())))
+    return loss
+
+
+OBJECTIVES: Dict[str, Dict[str, Optional[KDLoss]]] = {
+    "structural": {"crf": structural_crf_loss, "maxent": token_kl_loss},
+    "posterior": {"crf": posterior_crf_loss, "maxent": token_kl_loss},
+    "token": {"maxent": token_kl_loss},
+    "top1": {"crf": None, "maxent": None},
+    "none": {"crf": None, "maxent": None},
+}
+
+
+def get_objective(name: str, student: str) -> Optional[KDLoss]:
+    """The loss for objective `name` and a student of structure `student` ("crf" or "maxent").
+
+    CRF losses take (emissions, transitions, lengths, start, end, mask, targets, *, temperature),
+    MaxEnt losses (logits, lengths, targets, *, temperature). None means no KD term.
+    """
+    if name not in OBJECTIVES:
+        raise ValueError(Errors.E152.format(value=name, options=", ".join(OBJECTIVES)))
+    if student not in STUDENTS:
+        raise ValueError(Errors.E153.format(value=student, name=name, options=", ".join(STUDENTS)))
+    if student not in OBJECTIVES[name]:  # only ("token", "crf")
+        raise ValueError(Errors.E154)
+    return OBJECTIVES[name][student]
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def _valid(scores: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """[B, N] bool, position i < length."""
+    return torch.arange(scores.shape[1], device=scores.device) < lengths.to(scores.device).unsqueeze(1)
+
+
+def _check_batch(scores: torch.Tensor, lengths: torch.Tensor, targets: KDTargets) -> None:
+    """Targets and student scores must describe the same padded batch."""
+    if tuple(targets.unary.shape) != tuple(scores.shape):
+        width = scores.shape[1] if scores.dim() == 3 else "N"
+        raise ValueError(Errors.E156.format(targets=tuple(targets.unary.shape), student=tuple(scores.shape), width=width))
+    if not torch.equal(targets.lengths.to(device=lengths.device, dtype=torch.long), lengths.long()):
+        raise ValueError(Errors.E157.format(teacher=targets.lengths.tolist(), student=lengths.tolist()))
+
+
+def _zero_loss(emissions: torch.Tensor, *others: Optional[torch.Tensor]) -> torch.Tensor:
+    """[B] zeros for a batch of width 0, on the graph of every potential so that backward()
+    works and gives zero gradients."""
+    rest = [x.sum() for x in others if x is not None]
+    return (emissions.sum((1, 2)) + sum(rest)) * 0.0
+
+
+def _scaled(x: Optional[torch.Tensor], T: float) -> Optional[torch.Tensor]:
+    return None if x is None else x / T
+
+
+def _double(x: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    return None if x is None else x.double()
+
+
+def _kl(p: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
+    """Σ over positions and tags of p (log p - log q): [B, N, L] x 2 -> [B]. 0 log 0 = 0."""
+    return (torch.xlogy(p, p) - p * log_q).sum((1, 2))
+
+
+def _check_leak(leak: torch.Tensor, what: str) -> None:
+    """leak [B]: teacher mass on what the student forbids."""
+    worst = float(leak.max()) if leak.numel() else 0.0
+    if worst > LEAK_TOL:
+        raise ValueError(Errors.E158.format(mass=worst, what=what))
+
+
+def _expected_score(emissions, transitions, start, end, mask, targets: KDTargets):
+    """⟨μ_t, θ_s⟩ [B] at T = 1, and (with a mask) the teacher mass on forbidden substructures [B].
+
+    Pair i carries A[a, c] + E[i, c]; the start slot start + E[0]; the end slot end. Forbidden
+    entries take score 0 here: their teacher mass must be 0 (checked by the caller), and the
+    student's raw parameters there must get no gradient (log Z never sees them).
+    """
+    B, N, L = emissions.shape
+    valid = _valid(emissions, targets.lengths)  # [B, N]
+    E = emissions.masked_fill(~valid.unsqueeze(-1), 0.0)  # padding may hold garbage
+    A = transitions
+    s = emissions.new_zeros(L) if start is None else start
+    e = emissions.new_zeros(L) if end is None else end
+    if mask is not None:
+        A, s, e = A.masked_fill(~mask.transitions, 0.0), s.masked_fill(~mask.start, 0.0), e.masked_fill(~mask.end, 0.0)
+    has = (targets.lengths > 0).unsqueeze(1)  # [B, 1]; empty sentences have no first or last tag
+    first = targets.start_probs().to(emissions) * has  # [B, L]
+    last = targets.end_probs().to(emissions) * has  # [B, L]
+    score = (first * (s + E[:, 0])).sum(-1) + (last * e).sum(-1)  # [B]
+    if targets.pairs is not None:
+        pairs = targets.pairs.to(emissions) * valid[:, 1:, None, None]  # [B, N-1, L, L]
+        score = score + torch.einsum("biac,ac->b", pairs, A) + (pairs.sum(2) * E[:, 1:]).sum((1, 2))
+    else:
+        p = targets.unary.to(emissions) * valid.unsqueeze(-1)  # [B, N, L]; zero rows end the chain
+        score = score + torch.einsum("bia,ac,bic->b", p[:, :-1], A, p[:, 1:]) + (p[:, 1:] * E[:, 1:]).sum((1, 2))
+    if mask is None:
+        return score, None
+    forbidden = (~mask.transitions).to(emissions)  # [L, L]
+    leak = (first * ~mask.start).sum(-1) + (last * ~mask.end).sum(-1)
+    if targets.pairs is not None:
+        leak = leak + torch.einsum("biac,ac->b", pairs, forbidden)
+    else:
+        leak = leak + torch.einsum("bia,ac,bic->b", p[:, :-1], forbidden, p[:, 1:])
+    return score, leak.detach()

@@ -1,0 +1,277 @@
+"""`structural_kd`: first in a student pipeline, it hands the teacher's targets to the student.
+
+At `initialize` it loads the teacher pipeline (`[initialize.components.kd] teacher`), checks that
+teacher and student tag the same label space, and runs the teacher once over the training
+corpus into an on-disk cache (with a progress bar). In `update` it reads each example's teacher
+potentials from the cache (computing and storing misses), turns them into targets for the
+configured objective and temperature, and gives them to the student component, which computes
+`(1 - lambda) * gold + lambda * KD` in its own single forward/backward. `__call__` is a no-op:
+a packaged student runs no KD code and needs no teacher.
+"""
+import os
+from pathlib import Path
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
+
+import numpy
+import spacy
+import torch
+from spacy.language import Language
+from spacy.pipeline import Pipe
+from spacy.tokens import Doc
+from spacy.training import Example, validate_examples
+from tqdm import tqdm
+
+from ..errors import Errors
+from ..kd.adapters import TeacherPotentials, make_targets, resolve_case, resolve_temperature_mode
+from ..kd.batch import KDBatch
+from ..kd.objectives import get_objective
+from ..training.cache import TeacherCache, fingerprint_pipeline
+from .tagger import SequenceTagger
+
+KDWeight = Union[float, Iterable[float]]
+
+
+@Language.factory(
+    "structural_kd",
+    default_config={
+        "student": "ner",
+        "teacher_component": "ner",
+        "objective": "structural",
+        "temperature": 1.0,
+        "temperature_mode": "auto",
+        "kd_weight": 1.0,
+        "cache": True,
+        "batch_size": 64,
+    },
+)
+def make_structural_kd(nlp: Language, name: str, student: str, teacher_component: str, objective: str,
+                       temperature: float, temperature_mode: str, kd_weight: KDWeight, cache: bool,
+                       batch_size: int) -> "StructuralKD":
+    """Create the distillation component.
+
+    student (str): name of the student component in this pipeline.
+    teacher_component (str): name of the matching component in the teacher pipeline.
+    objective (str): structural | posterior | token | top1 | none.
+    temperature (float): T > 0; KD terms are scaled by T^2.
+    temperature_mode (str): auto | local | global (auto: global for CRF students, local for MaxEnt).
+    kd_weight (float | Iterable[float]): lambda, or a schedule such as spacy-skd.teacher_annealing.v1.
+    cache (bool): keep teacher outputs on disk across epochs and runs.
+    batch_size (int): sentences per teacher batch in the initial teacher pass.
+    """
+    return StructuralKD(nlp, name, student=student, teacher_component=teacher_component, objective=objective,
+                        temperature=temperature, temperature_mode=temperature_mode, kd_weight=kd_weight,
+                        cache=cache, batch_size=batch_size)
+
+
+class StructuralKD(Pipe):
+    """Runs (or reads) the teacher and hands targets to the student; inert outside training."""
+
+    def __init__(self, nlp: Language, name: str, *, student: str, teacher_component: str, objective: str,
+                 temperature: float, temperature_mode: str, kd_weight: KDWeight, cache: bool, batch_size: int):
+        if not temperature > 0:
+            raise ValueError(Errors.E168.format(value=temperature))
+        self.name = name
+        self.nlp = nlp
+        self.student_name = student
+        self.teacher_component = teacher_component
+        self.objective = objective
+        self.temperature = float(temperature)
+        self.temperature_mode = temperature_mode
+        self.use_cache = cache
+        self.batch_size = batch_size
+        self._weights = _as_schedule(kd_weight)
+        self.teacher: Optional[Language] = None
+        self._cache: Optional[TeacherCache] = None
+        self._memory: Dict[tuple, numpy.ndarray] = {}
+
+    def __call__(self, doc: Doc) -> Doc:
+        return doc
+
+    def pipe(self, stream: Iterable[Doc], *, batch_size: int = 128) -> Iterator[Doc]:
+        yield from stream
+
+    # -- initialize -----------------------------------------------------------------------------
+    def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None,
+                   teacher: Optional[Union[str, Path, Language]] = None, cache_dir: Optional[str] = None) -> None:
+        """Load the teacher, match label spaces, and fill the cache for the training corpus.
+
+        teacher (str | Path | Language): path to a trained teacher pipeline (or the pipeline).
+        cache_dir (Optional[str]): where teacher outputs are kept; default $SKD_CACHE_DIR or
+            ~/.cache/spacy-skd.
+        """
+        nlp = nlp or self.nlp
+        if teacher is None:
+            raise ValueError(Errors.E169.format(name=self.name))
+        self.teacher = teacher if isinstance(teacher, Language) else _load_teacher(teacher)
+        student = self._student(nlp)
+        teacher_pipe = self._teacher_pipe()
+        self._check_pair(student, teacher_pipe)
+        if not student.labels:  # the student takes the teacher's labels
+            for label in teacher_pipe.labels:
+                student.add_label(label)
+        gold_labels = {ent.label_ for eg in get_examples() for ent in eg.reference.ents}
+        _check_labels(teacher_pipe, student, extra_student=gold_labels)
+        if self.use_cache:
+            directory = Path(cache_dir or os.environ.get("SKD_CACHE_DIR") or Path.home() / ".cache" / "spacy-skd")
+            self._cache = TeacherCache(directory, fingerprint=fingerprint_pipeline(self.teacher, self.teacher_component),
+                                       space=f"potentials:{teacher_pipe.kd_kind}", temperature=1.0, mode="raw")
+        self._teacher_pass([eg.predicted for eg in get_examples()])
+
+    def _teacher_pass(self, docs: Sequence[Doc]) -> None:
+        """Run the teacher once over every distinct sentence not yet cached, with a progress bar."""
+        todo, seen = [], set()
+        for doc in docs:
+            words = tuple(t.text for t in doc)
+            if words not in seen:
+                seen.add(words)
+                todo.append(words)
+        found = self._lookup(todo)
+        missing = [w for w, hit in zip(todo, found) if hit is None]
+        if not missing:
+            return
+        with tqdm(total=len(missing), desc=f"[{self.name}] teacher pass", unit="sent", disable=None) as bar:
+            for start in range(0, len(missing), self.batch_size):
+                chunk = missing[start : start + self.batch_size]
+                self._store(chunk, self._run_teacher(chunk))
+                bar.update(len(chunk))
+
+    # -- update ---------------------------------------------------------------------------------
+    def update(self, examples: Iterable[Example], *, drop: float = 0.0, sgd=None,
+               losses: Optional[Dict[str, float]] = None) -> Dict[str, float]:
+        """Give the student this batch's teacher targets and the current KD weight."""
+        if losses is None:
+            losses = {}
+        examples = list(examples)
+        validate_examples(examples, "StructuralKD.update")
+        if self.teacher is None:
+            raise ValueError(Errors.E169.format(name=self.name))
+        weight = next(self._weights)
+        student = self._student(self.nlp)
+        _check_labels(self._teacher_pipe(), student)
+        words = [tuple(t.text for t in eg.predicted) for eg in examples]
+        arrays = self._lookup(words)
+        missing = [w for w, a in zip(words, arrays) if a is None]
+        if missing:
+            computed = dict(zip(missing, self._run_teacher(missing)))
+            self._store(list(computed), list(computed.values()))
+            arrays = [a if a is not None else computed[w] for w, a in zip(words, arrays)]
+        potentials = self._potentials(arrays, student)
+        targets = make_targets(potentials, student.kd_kind, self.objective, temperature=self.temperature,
+                               mode=resolve_temperature_mode(self.temperature_mode, student.kd_kind))
+        unlabeled = torch.tensor([bool(eg.reference.user_data.get("skd_unlabeled")) for eg in examples])
+        student.set_kd_batch(KDBatch(
+            examples=[id(eg) for eg in examples], targets=targets, objective=self.objective,
+            loss=get_objective(self.objective, student.kd_kind), weight=float(weight),
+            temperature=self.temperature, unlabeled=unlabeled,
+        ))
+        losses.setdefault(self.name, 0.0)
+        return losses
+
+    # -- teacher and cache ----------------------------------------------------------------------
+    def _run_teacher(self, batch: Sequence[tuple]) -> List[numpy.ndarray]:
+        """Teacher emissions (CRF) or logits (MaxEnt) per sentence, [n, L] float32."""
+        docs = [Doc(self.teacher.vocab, words=list(words)) for words in batch]
+        for name, proc in self.teacher.pipeline:
+            if name == self.teacher_component:
+                break
+            docs = list(proc.pipe(docs)) if hasattr(proc, "pipe") else [proc(doc) for doc in docs]
+        with torch.no_grad():
+            scores = self._teacher_pipe().model.predict(docs)
+        emissions = scores.emissions.float().cpu().numpy()
+        return [emissions[b, : len(words)].copy() for b, words in enumerate(batch)]
+
+    def _lookup(self, batch: Sequence[tuple]) -> List[Optional[numpy.ndarray]]:
+        if self._cache is None:
+            return [self._memory.get(words) for words in batch]
+        return [None if hit is None else hit["emissions"] for hit in self._cache.get_many(batch)]
+
+    def _store(self, batch: Sequence[tuple], arrays: Sequence[numpy.ndarray]) -> None:
+        if self._cache is None:
+            self._memory.update(zip(batch, arrays))
+        else:
+            self._cache.put_many(batch, [{"emissions": a} for a in arrays])
+
+    def _potentials(self, arrays: Sequence[numpy.ndarray], student: SequenceTagger) -> TeacherPotentials:
+        """Pad cached per-sentence emissions into a batch and attach the live teacher's
+        transition scores. A constrained CRF student's mask also restricts a CRF teacher, so
+        the teacher never puts mass on sequences the student cannot represent."""
+        teacher_pipe = self._teacher_pipe()
+        device = student_device(student)
+        lengths = torch.tensor([len(a) for a in arrays], dtype=torch.long, device=device)
+        L = len(teacher_pipe.tags)
+        emissions = torch.zeros(len(arrays), int(lengths.max()) if len(arrays) else 0, L, device=device)
+        for b, a in enumerate(arrays):
+            emissions[b, : len(a)] = torch.from_numpy(numpy.asarray(a, dtype="float32")).to(device)
+        crf = teacher_pipe.crf_parameters()
+        mask = student.transition_mask(device) if student.kd_kind == "crf" else None
+        if mask is None:
+            mask = teacher_pipe.transition_mask(device)
+        if crf is None:
+            return TeacherPotentials("maxent", emissions, lengths, mask=mask)
+        transitions, start, end = (t.to(device) for t in crf)
+        return TeacherPotentials("crf", emissions, lengths, transitions, start, end, mask)
+
+    # -- checks ---------------------------------------------------------------------------------
+    def _student(self, nlp: Language) -> SequenceTagger:
+        if self.student_name not in nlp.pipe_names:
+            raise ValueError(Errors.E170.format(name=self.name, student=self.student_name, pipes=nlp.pipe_names))
+        student = nlp.get_pipe(self.student_name)
+        if not isinstance(student, SequenceTagger):
+            raise ValueError(Errors.E171.format(student=self.student_name, type=type(student).__name__))
+        return student
+
+    def _teacher_pipe(self) -> SequenceTagger:
+        if self.teacher_component not in self.teacher.pipe_names:
+            raise ValueError(Errors.E172.format(component=self.teacher_component, pipes=self.teacher.pipe_names))
+        pipe = self.teacher.get_pipe(self.teacher_component)
+        if not isinstance(pipe, SequenceTagger):
+            raise ValueError(Errors.E171.format(student=self.teacher_component, type=type(pipe).__name__))
+        return pipe
+
+    def _check_pair(self, student: SequenceTagger, teacher: SequenceTagger) -> None:
+        resolve_case(teacher.kd_kind, student.kd_kind, self.objective)
+        if teacher.cfg["scheme"] != student.cfg["scheme"]:
+            raise ValueError(Errors.E173.format(teacher=teacher.cfg["scheme"], student=student.cfg["scheme"],
+                                                name=self.student_name))
+        if teacher.kd_kind == "maxent" and student.kd_kind == "crf" and student.cfg["constrained"] \
+                and self.objective == "structural":
+            raise ValueError(Errors.E174.format(student=self.student_name))
+
+
+def student_device(student: SequenceTagger) -> torch.device:
+    head = student.model.get_ref("head")
+    if head.layers:
+        return head.layers[0].shims[0].device
+    return torch.device("cpu")
+
+
+def _check_labels(teacher: SequenceTagger, student: SequenceTagger, extra_student: Iterable[str] = ()) -> None:
+    """Teacher and student must tag the same labels: KD compares distributions over one tag set."""
+    only_teacher = sorted(set(teacher.labels) - set(student.labels))
+    only_student = sorted((set(student.labels) | set(extra_student)) - set(teacher.labels))
+    if only_teacher or only_student:
+        raise ValueError(Errors.E175.format(teacher=teacher.name, student=student.name,
+                                            only_teacher=only_teacher or "none", only_student=only_student or "none"))
+
+
+def _load_teacher(path: Union[str, Path]) -> Language:
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(Errors.E176.format(path=path))
+    try:
+        return spacy.load(path)
+    except (OSError, ValueError) as err:
+        raise ValueError(Errors.E177.format(path=path, err=err)) from err
+
+
+def _as_schedule(kd_weight: KDWeight) -> Iterator[float]:
+    if isinstance(kd_weight, (int, float)):
+        if not 0.0 <= kd_weight <= 1.0:
+            raise ValueError(Errors.E178.format(value=kd_weight))
+        return _constant(float(kd_weight))
+    return iter(kd_weight)
+
+
+def _constant(value: float) -> Iterator[float]:
+    while True:
+        yield value

@@ -1,0 +1,186 @@
+"""The structural_kd component: teacher loading, label checks, cache, and each case end to end."""
+import pytest
+import spacy
+import torch
+from spacy.tokens import Span
+from spacy.training import Example
+
+from spacy_skd.kd.objectives import token_kl_loss
+from spacy_skd.kd.targets import maxent_targets
+
+TEXTS = [
+    ("John Smith lives in New York City .", [(0, 2, "PER"), (4, 7, "LOC")]),
+    ("Mary works at Google in London .", [(0, 1, "PER"), (3, 4, "ORG"), (5, 6, "LOC")]),
+    ("The cat sat on the mat .", []),
+    ("Paris is big", [(0, 1, "LOC")]),
+]
+UNLABELED = ["Anna visited Berlin .", "Google hired Peter ."]
+
+
+def examples_for(nlp, data=TEXTS):
+    out = []
+    for text, ents in data:
+        ref = nlp.make_doc(text)
+        ref.ents = [Span(ref, s, e, label=label) for s, e, label in ents]
+        out.append(Example(nlp.make_doc(text), ref))
+    return out
+
+
+def train_teacher(factory, path, steps=50, **cfg):
+    nlp = spacy.blank("en")
+    nlp.add_pipe(factory, name="ner", config=cfg)
+    examples = examples_for(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(steps):
+        nlp.update(examples, sgd=optimizer)
+    nlp.to_disk(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def teachers(tmp_path_factory):
+    root = tmp_path_factory.mktemp("teachers")
+    return {
+        "crf": train_teacher("skd_crf_tagger", root / "crf"),
+        "maxent": train_teacher("skd_maxent_tagger", root / "maxent"),
+    }
+
+
+def student_nlp(factory, teacher, *, objective="structural", cache_dir=None, student_cfg=None, **kd_cfg):
+    nlp = spacy.blank("en")
+    nlp.add_pipe("structural_kd", name="kd", config={"objective": objective, **kd_cfg})
+    nlp.add_pipe(factory, name="ner", config=student_cfg or {})
+    nlp.config["initialize"]["components"]["kd"] = {"teacher": str(teacher), "cache_dir": str(cache_dir) if cache_dir else None}
+    return nlp
+
+
+CASES = [  # (teacher, student factory, objective, student config)
+    ("crf", "skd_crf_tagger", "structural", {}),  # 1a
+    ("crf", "skd_maxent_tagger", "structural", {}),  # 2a
+    ("maxent", "skd_crf_tagger", "structural", {"constrained": False}),  # 3
+    ("maxent", "skd_maxent_tagger", "token", {}),  # token KD
+    ("crf", "skd_crf_tagger", "posterior", {}),
+    ("crf", "skd_crf_tagger", "top1", {}),
+    ("maxent", "skd_maxent_tagger", "none", {}),
+]
+
+
+@pytest.mark.parametrize("teacher,factory,objective,cfg", CASES)
+def test_kd_student_learns_teacher_labels(teacher, factory, objective, cfg, teachers, tmp_path):
+    """Pure KD (lambda = 1) on the training texts: the student reproduces the teacher."""
+    nlp = student_nlp(factory, teachers[teacher], objective=objective, cache_dir=tmp_path, student_cfg=cfg,
+                      kd_weight=0.0 if objective == "none" else 1.0, temperature=1.0)
+    examples = examples_for(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    assert nlp.get_pipe("ner").labels == ("LOC", "ORG", "PER")  # taken from the teacher
+    for _ in range(40):
+        losses = nlp.update(examples, sgd=optimizer)
+    assert losses["ner"] >= 0
+    teacher_nlp = spacy.load(teachers[teacher])
+    for text, _ in TEXTS:
+        assert [(e.text, e.label_) for e in nlp(text).ents] == [(e.text, e.label_) for e in teacher_nlp(text).ents]
+
+
+def test_kd_loss_reaches_component_gradient(teachers, tmp_path):
+    """The student's gradient is that of (1 - lambda) * gold + lambda * KD, KD from kd/objectives."""
+    nlp = student_nlp("skd_maxent_tagger", teachers["maxent"], objective="token", cache_dir=tmp_path,
+                      kd_weight=0.3, temperature=2.0)
+    examples = examples_for(nlp)
+    nlp.initialize(lambda: examples)
+    kd, ner = nlp.get_pipe("kd"), nlp.get_pipe("ner")
+    kd.update(examples)
+    scores = ner.model.predict([eg.predicted for eg in examples])
+    loss, grads = ner.get_loss(examples, scores)
+    teacher_scores = spacy.load(teachers["maxent"]).get_pipe("ner").model.predict([eg.predicted for eg in examples])
+    logits = scores.emissions.clone().requires_grad_()
+    targets = maxent_targets(teacher_scores.emissions, teacher_scores.lengths, temperature=2.0)
+    gold = ner._gold_allowed(examples, logits.shape, logits.device)
+    nll = -ner._log_likelihood(type(scores)(logits, scores.lengths), gold)
+    expected = (0.7 * nll + 0.3 * token_kl_loss(logits, scores.lengths, targets, temperature=2.0)).sum() / len(examples)
+    (expected_grad,) = torch.autograd.grad(expected, logits)
+    assert loss == pytest.approx(float(expected.detach()), rel=1e-4)
+    assert torch.allclose(grads[0], expected_grad, atol=1e-5)
+
+
+def test_kd_cache_is_reused_across_runs(teachers, tmp_path, monkeypatch):
+    calls = []
+    from spacy_skd.pipes.structural_kd import StructuralKD
+
+    original = StructuralKD._run_teacher
+
+    def counting(self, batch):
+        calls.append(len(batch))
+        return original(self, batch)
+
+    monkeypatch.setattr(StructuralKD, "_run_teacher", counting)
+    for objective in ["structural", "top1"]:  # a KD run and a baseline share one cache
+        nlp = student_nlp("skd_crf_tagger", teachers["crf"], objective=objective, cache_dir=tmp_path)
+        examples = examples_for(nlp)
+        optimizer = nlp.initialize(lambda: examples)
+        nlp.update(examples, sgd=optimizer)
+        nlp.update(examples, sgd=optimizer)
+    assert sum(calls) == len(TEXTS)  # every sentence ran through the teacher exactly once
+
+
+def test_kd_unlabeled_examples_get_teacher_top1(teachers, tmp_path):
+    nlp = student_nlp("skd_crf_tagger", teachers["crf"], objective="none", cache_dir=tmp_path, kd_weight=0.0)
+    unlabeled = []
+    for text in UNLABELED:
+        doc = nlp.make_doc(text)
+        ref = nlp.make_doc(text)
+        ref.user_data["skd_unlabeled"] = True
+        unlabeled.append(Example(doc, ref))
+    examples = examples_for(nlp) + unlabeled
+    nlp.initialize(lambda: examples)
+    kd, ner = nlp.get_pipe("kd"), nlp.get_pipe("ner")
+    kd.update(unlabeled)
+    scores = ner.model.predict([eg.predicted for eg in unlabeled])
+    # no human labels on these texts: without KD their loss would be 0 (all tokens missing);
+    # with the teacher's Top-1 as pseudo-gold it is that sequence's NLL under the student
+    loss, _ = ner.get_loss(unlabeled, scores)
+    top1 = ner._kd.targets.top1
+    assert (top1[:, 0] >= 0).all()
+    expected = ner.chain(scores).log_prob(top1).neg().sum() / len(unlabeled)
+    assert loss > 0 and loss == pytest.approx(float(expected), rel=1e-4)
+
+
+def test_kd_call_is_noop_and_student_loads_without_teacher(teachers, tmp_path):
+    nlp = student_nlp("skd_crf_tagger", teachers["crf"], cache_dir=tmp_path / "cache")
+    examples = examples_for(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(30):
+        nlp.update(examples, sgd=optimizer)
+    nlp.to_disk(tmp_path / "student")
+    reloaded = spacy.load(tmp_path / "student")
+    assert reloaded.get_pipe("kd").teacher is None
+    text = TEXTS[0][0]
+    assert [(e.text, e.label_) for e in reloaded(text).ents] == [(e.text, e.label_) for e in nlp(text).ents]
+
+
+@pytest.mark.parametrize("case", ["missing_path", "no_component", "labels", "scheme", "case3_constrained",
+                                  "objective", "token_crf", "no_teacher"])
+def test_kd_errors(case, teachers, tmp_path):
+    teacher = teachers["crf"]
+    kwargs, factory, data = {}, "skd_crf_tagger", TEXTS
+    expected = {"missing_path": "E176", "no_component": "E172", "labels": "E175", "scheme": "E173",
+                "case3_constrained": "E174", "objective": "E165", "token_crf": "E166", "no_teacher": "E169"}[case]
+    if case == "missing_path":
+        teacher = tmp_path / "does-not-exist"
+    elif case == "no_component":
+        kwargs["teacher_component"] = "tagger"
+    elif case == "labels":
+        data = TEXTS + [("Windows is software", [(0, 1, "PRODUCT")])]
+    elif case == "scheme":
+        kwargs["student_cfg"] = {"scheme": "IOB2"}
+    elif case == "case3_constrained":
+        teacher = teachers["maxent"]
+    elif case == "objective":
+        kwargs["objective"] = "distill"
+    elif case == "token_crf":
+        kwargs["objective"] = "token"
+    nlp = student_nlp(factory, teacher, cache_dir=tmp_path, **kwargs)
+    if case == "no_teacher":
+        nlp.config["initialize"]["components"]["kd"]["teacher"] = None
+    examples = examples_for(nlp, data)
+    with pytest.raises(ValueError, match=rf"\[skd-{expected}\]"):
+        nlp.initialize(lambda: examples)
