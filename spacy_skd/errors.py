@@ -29,6 +29,10 @@ class Warnings(metaclass=_Coded):
             "(algorithms.md 2.5), and the loss falls without end as the student fits them. Use "
             "temperature_mode 'global' for CRF students, or clamp_negative=True to clamp "
             "per-sentence losses at 0 as the reference does.")
+    W151 = ("Component '{name}': temperature_mode 'local' with a CRF student (T = {T}) follows the "
+            "reference implementation, whose loss is unbounded below; per-sentence KD losses are "
+            "clamped at 0 as the reference does, which also zeroes their gradient. "
+            "temperature_mode 'auto' (global for CRF students) is exact and needs no clamp.")
     # --- training and CLI (W200+) ---
     W200 = ("Teacher cache '{path}' was written for {found}, but this run needs {expected}. It "
             "was cleared and will be rebuilt: a cache is never reused across teachers, settings "
@@ -93,6 +97,9 @@ class Errors(metaclass=_Coded):
     E104 = ("Label '{label}' of component '{name}' is not a string or is empty.")
     E105 = ("Component '{name}' expects a model built by {expected}, but the model has no "
             "'{ref}' layer. Use the architecture named in the component's default config.")
+    E106 = ("spacy-skd.ConcatTok2Vec.v1 needs one or more tok2vec models, "
+            "got {value}. Give each encoder a [...model.tok2vec.*.<name>] block, e.g. a "
+            "transformer listener and a spacy.Tok2Vec.v2.")
     # --- KD (E150-E199) ---
     E150 = ("KD temperature must be a finite number > 0, got {value}. Use 1 for no tempering; the "
             "reference configs use 1-7.")
@@ -158,6 +165,8 @@ class Errors(metaclass=_Coded):
     E177 = ("Could not load the teacher pipeline '{path}': {err}")
     E178 = ("kd_weight must lie in [0, 1], got {value}. Use a number or a schedule such as "
             "{{\"@schedules\": \"spacy-skd.teacher_annealing.v1\", \"total_steps\": 5000}}.")
+    E179 = ("Component '{name}': objective 'none' has no teacher-student loss. Use structural, "
+            "posterior, token or top1.")
     # --- training and CLI (E200+) ---
     E200 = ("Teacher cache directory '{path}' exists but is a file. Pass a directory (missing "
             "ones are created), or move the file away.")

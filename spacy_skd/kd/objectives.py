@@ -49,6 +49,9 @@ def structural_crf_loss(
     Emissions E[i≥1] are weighted by the pair targets summed over the previous tag and E[0] by
     the start target, as in the reference; for consistent targets that is the unary marginal.
     Factorised targets (pairs None) use Σ_i p_{i-1}ᵀ A p_i without building [B, N-1, L, L].
+    Runs in float64 and returns the emissions' dtype: the loss is a difference of two terms of
+    size |log Z| (~1e3 for long, confident sentences), which float32 rounds at ~1e-4 — enough
+    to make an exact cross-entropy of ~0 come out visibly negative.
 
     emissions (Tensor): [B, N, L] student emission scores.
     transitions (Tensor): [L, L]; transitions[a, b] scores tag a followed by tag b.
@@ -70,8 +73,9 @@ def structural_crf_loss(
     _check_batch(emissions, lengths, targets)
     if emissions.shape[1] == 0:
         return _zero_loss(emissions, transitions, start, end)
-    log_z = LinearChainCRF(emissions / T, transitions / T, lengths, _scaled(start, T), _scaled(end, T), mask).log_partition
-    expected, leak = _expected_score(emissions, transitions, start, end, mask, targets)
+    e, a, s, f = emissions.double(), transitions.double(), _double(start), _double(end)
+    log_z = LinearChainCRF(e / T, a / T, lengths, _scaled(s, T), _scaled(f, T), mask).log_partition
+    expected, leak = _expected_score(e, a, s, f, mask, targets)
     if leak is not None:
         _check_leak(leak, "sequences (transitions, first or last tags)")
     loss = T * T * log_z - T * expected  # = T² (log Z(θ/T) - ⟨μ_t, θ/T⟩)
@@ -80,7 +84,7 @@ def structural_crf_loss(
             loss = loss.clamp(min=0.0)
         else:
             warnings.warn(Warnings.W150.format(T=targets.temperature), stacklevel=2)
-    return loss
+    return loss.to(emissions.dtype)
 
 
 def token_kl_loss(logits: torch.Tensor, lengths: torch.Tensor, targets: KDTargets, *,
@@ -147,8 +151,8 @@ def check_loss(loss: torch.Tensor, name: str, tol: float = 1e-4) -> torch.Tensor
 
     KD losses are cross-entropies or KLs, so a negative value beyond rounding is a bug upstream,
     never something to clamp (the one documented exception is `clamp_negative` in
-    `structural_crf_loss`). Costs one device sync. `tol` is absolute: float32 losses of long
-    sentences round with an error of about 1e-7 · |log Z|.
+    `structural_crf_loss`). Costs one device sync. `tol` is absolute; the CRF losses here are
+    computed in float64, so their rounding stays far below it.
     """
     finite = torch.isfinite(loss)
     if not bool((finite & (loss >= -tol)).all()):

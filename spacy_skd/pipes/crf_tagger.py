@@ -5,6 +5,7 @@ import torch
 from spacy.language import Language
 from thinc.api import Config, Model
 
+from ..kd.objectives import structural_crf_loss
 from ..models.tagger import TaggerScores
 from ..structs.chain import LinearChainCRF
 from ._defaults import TOK2VEC_CONFIG
@@ -56,10 +57,12 @@ class CRFTagger(SequenceTagger):
     def _decode(self, scores: TaggerScores) -> torch.Tensor:
         return self.chain(scores).argmax
 
-    def _kd_loss(self, scores: TaggerScores, targets, kd) -> torch.Tensor:
+    def _kd_loss(self, scores: TaggerScores, targets, loss: Callable, temperature: float) -> torch.Tensor:
         mask = self.transition_mask(scores.emissions.device)
-        return kd.loss(scores.emissions, scores.transitions, scores.lengths, scores.start, scores.end, mask,
-                       targets, temperature=kd.temperature)
+        # locally tempered pair targets (paper parity, warned about at initialize) need the clamp
+        clamp = {"clamp_negative": True} if loss is structural_crf_loss and not targets.consistent else {}
+        return loss(scores.emissions, scores.transitions, scores.lengths, scores.start, scores.end, mask,
+                    targets, temperature=temperature, **clamp)
 
     def crf_parameters(self) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         module = self.model.get_ref("head").layers[0].shims[0]._model

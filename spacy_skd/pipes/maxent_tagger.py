@@ -60,5 +60,5 @@ class MaxEntTagger(SequenceTagger):
         zeros = scores.emissions.new_zeros(L, L)
         return LinearChainCRF(scores.emissions, zeros, scores.lengths, mask=mask).argmax
 
-    def _kd_loss(self, scores: TaggerScores, targets, kd) -> torch.Tensor:
-        return kd.loss(scores.emissions, scores.lengths, targets, temperature=kd.temperature)
+    def _kd_loss(self, scores: TaggerScores, targets, loss: Callable, temperature: float) -> torch.Tensor:
+        return loss(scores.emissions, scores.lengths, targets, temperature=temperature)

@@ -9,6 +9,7 @@ configured objective and temperature, and gives them to the student component, w
 a packaged student runs no KD code and needs no teacher.
 """
 import os
+import warnings
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
@@ -21,7 +22,7 @@ from spacy.tokens import Doc
 from spacy.training import Example, validate_examples
 from tqdm import tqdm
 
-from ..errors import Errors
+from ..errors import Errors, Warnings
 from ..kd.adapters import TeacherPotentials, make_targets, resolve_case, resolve_temperature_mode
 from ..kd.batch import KDBatch
 from ..kd.objectives import get_objective
@@ -106,6 +107,10 @@ class StructuralKD(Pipe):
         student = self._student(nlp)
         teacher_pipe = self._teacher_pipe()
         self._check_pair(student, teacher_pipe)
+        mode = resolve_temperature_mode(self.temperature_mode, student.kd_kind)
+        if mode == "local" and student.kd_kind == "crf" and teacher_pipe.kd_kind == "crf" \
+                and self.objective == "structural" and self.temperature != 1.0:
+            warnings.warn(Warnings.W151.format(name=self.name, T=self.temperature))
         if not student.labels:  # the student takes the teacher's labels
             for label in teacher_pipe.labels:
                 student.add_label(label)
@@ -192,24 +197,16 @@ class StructuralKD(Pipe):
             self._cache.put_many(batch, [{"emissions": a} for a in arrays])
 
     def _potentials(self, arrays: Sequence[numpy.ndarray], student: SequenceTagger) -> TeacherPotentials:
-        """Pad cached per-sentence emissions into a batch and attach the live teacher's
-        transition scores. A constrained CRF student's mask also restricts a CRF teacher, so
-        the teacher never puts mass on sequences the student cannot represent."""
+        """Pad cached per-sentence emissions into a batch with the live teacher's CRF scores."""
         teacher_pipe = self._teacher_pipe()
         device = student_device(student)
         lengths = torch.tensor([len(a) for a in arrays], dtype=torch.long, device=device)
-        L = len(teacher_pipe.tags)
-        emissions = torch.zeros(len(arrays), int(lengths.max()) if len(arrays) else 0, L, device=device)
+        emissions = torch.zeros(len(arrays), int(lengths.max()) if len(arrays) else 0, len(teacher_pipe.tags),
+                                device=device)
         for b, a in enumerate(arrays):
             emissions[b, : len(a)] = torch.from_numpy(numpy.asarray(a, dtype="float32")).to(device)
-        crf = teacher_pipe.crf_parameters()
-        mask = student.transition_mask(device) if student.kd_kind == "crf" else None
-        if mask is None:
-            mask = teacher_pipe.transition_mask(device)
-        if crf is None:
-            return TeacherPotentials("maxent", emissions, lengths, mask=mask)
-        transitions, start, end = (t.to(device) for t in crf)
-        return TeacherPotentials("crf", emissions, lengths, transitions, start, end, mask)
+        return student.teacher_view(emissions, lengths, teacher_pipe.crf_parameters(),
+                                    teacher_pipe.transition_mask(device))
 
     # -- checks ---------------------------------------------------------------------------------
     def _student(self, nlp: Language) -> SequenceTagger:

@@ -20,7 +20,9 @@ from spacy.vocab import Vocab
 from thinc.api import Model, set_dropout_rate
 
 from ..errors import Errors
+from ..kd.adapters import TeacherPotentials, make_targets, resolve_case, resolve_temperature_mode
 from ..kd.batch import KDBatch
+from ..kd.objectives import get_objective
 from ..models.tagger import TaggerScores
 from ..structs.chain import TransitionMask
 from ..structs.tag_schemes import allowed_transitions, check_scheme, spans_to_tags, tag_set, tags_to_spans
@@ -93,6 +95,9 @@ class SequenceTagger(TrainablePipe):
         self._size_head()
         docs = [eg.x for eg in islice(get_examples(), 10)]
         self.model.initialize(X=docs or None)
+        # Kept for loading: a tok2vec whose width is known only from data (a transformer
+        # listener) cannot tell the head its input width before the weights are read.
+        self.cfg["nI"] = self.model.get_ref("head").get_dim("nI")
 
     def _size_head(self) -> None:
         head = self.model.get_ref("head")
@@ -171,7 +176,7 @@ class SequenceTagger(TrainablePipe):
                 if kd.objective == "top1":
                     kd_loss = -self._log_likelihood(live, top1)
                 else:
-                    kd_loss = self._kd_loss(live, targets, kd)
+                    kd_loss = self._kd_loss(live, targets, kd.loss, kd.temperature)
                 per_doc = (1.0 - kd.weight) * per_doc + kd.weight * kd_loss
             loss = per_doc.sum() / max(len(examples), 1)
             grads = torch.autograd.grad(loss, potentials, allow_unused=True)
@@ -216,19 +221,90 @@ class SequenceTagger(TrainablePipe):
         """Best tag index per token [B, N]."""
         raise NotImplementedError
 
-    def _kd_loss(self, scores: TaggerScores, targets, kd: KDBatch) -> torch.Tensor:
-        """The KD objective per doc [B] for this structure."""
+    def _kd_loss(self, scores: TaggerScores, targets, loss: Callable, temperature: float) -> torch.Tensor:
+        """The KD objective `loss` per doc [B], called with this structure's potentials."""
         raise NotImplementedError
 
     def crf_parameters(self) -> Optional[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """(transitions, start, end) of a CRF, detached; None for a MaxEnt tagger."""
         return None
 
+    # -- teachers -------------------------------------------------------------------------------
+    def teacher_view(self, emissions: torch.Tensor, lengths: torch.Tensor,
+                     crf: Optional[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = None,
+                     teacher_mask: Optional[TransitionMask] = None) -> TeacherPotentials:
+        """A teacher's outputs as this student distils them: a CRF teacher (given `crf` =
+        transitions, start, end) or a MaxEnt one. A constrained CRF student's mask replaces the
+        teacher's, so the teacher never puts mass on sequences the student cannot represent."""
+        device = emissions.device
+        mask = self.transition_mask(device) if self.kd_kind == "crf" else None
+        if mask is None:
+            mask = teacher_mask
+        if crf is None:
+            return TeacherPotentials("maxent", emissions, lengths, mask=mask)
+        transitions, start, end = (t.to(device) for t in crf)
+        return TeacherPotentials("crf", emissions, lengths, transitions, start, end, mask)
+
+    # -- spaCy v4 distillation API ------------------------------------------------------------------
+    @property
+    def is_distillable(self) -> bool:
+        return True
+
+    def distill(self, teacher_pipe: "SequenceTagger", examples: Iterable[Example], *, drop: float = 0.0,
+                sgd=None, losses: Optional[Dict[str, float]] = None) -> Dict[str, float]:
+        """One step of pure distillation from `teacher_pipe`, with spaCy v4's signature: the
+        teacher reads `eg.reference`, the student `eg.predicted` (same tokens), structural KD
+        at T = 1. Within spaCy 3.8 training, use the structural_kd component instead."""
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, f"{type(self).__name__}.distill")
+        if not any(len(eg.predicted) for eg in examples):
+            return losses
+        teacher_scores = teacher_pipe.model.predict([eg.reference for eg in examples])
+        set_dropout_rate(self.model, drop)
+        student_scores, backprop = self.model.begin_update([eg.predicted for eg in examples])
+        loss, d_scores = self.get_teacher_student_loss(teacher_scores, student_scores)
+        backprop(d_scores)
+        if sgd is not None:
+            self.finish_update(sgd)
+        losses[self.name] += loss
+        return losses
+
+    def get_teacher_student_loss(self, teacher_scores: TaggerScores, student_scores: TaggerScores, *,
+                                 objective: str = "structural", temperature: float = 1.0,
+                                 temperature_mode: str = "auto") -> Tuple[float, Tuple]:
+        """KD loss of the student's scores against a teacher's (spaCy v4's signature, plus the
+        objective and temperature), averaged over docs; gradients for `student_scores.potentials`."""
+        crf = (teacher_scores.transitions, teacher_scores.start, teacher_scores.end) \
+            if teacher_scores.transitions is not None else None
+        teacher = self.teacher_view(teacher_scores.emissions, teacher_scores.lengths, crf)
+        resolve_case(teacher.kind, self.kd_kind, objective)
+        if objective == "none":
+            raise ValueError(Errors.E179.format(name=self.name))
+        mode = resolve_temperature_mode(temperature_mode, self.kd_kind)
+        targets = make_targets(teacher, self.kd_kind, objective, temperature=temperature, mode=mode)
+        targets = targets.to(student_scores.emissions.device).pad_to(student_scores.emissions.shape[1])
+        with torch.enable_grad():
+            potentials = tuple(p.detach().requires_grad_() for p in student_scores.potentials)
+            live = TaggerScores(potentials[0], student_scores.lengths, *potentials[1:])
+            if objective == "top1":
+                per_doc = -self._log_likelihood(live, self._one_hot(targets.top1, live.emissions.shape))
+            else:
+                per_doc = self._kd_loss(live, targets, get_objective(objective, self.kd_kind), temperature)
+            loss = per_doc.sum() / max(len(per_doc), 1)
+            grads = torch.autograd.grad(loss, potentials, allow_unused=True)
+        return float(loss.detach()), grads
+
     # -- serialization --------------------------------------------------------------------------
     def _ensure_model(self) -> None:
         """The torch head is created lazily, so build it from cfg before loading weights."""
-        if not self.model.get_ref("head").layers:
+        head = self.model.get_ref("head")
+        if not head.layers:
             self._size_head()
+            if not head.has_dim("nI") and self.cfg.get("nI"):
+                head.set_dim("nI", self.cfg["nI"])
             self.model.initialize()
 
     def to_bytes(self, *, exclude=tuple()) -> bytes:

@@ -72,11 +72,13 @@ def create_slot_filling_reader(
 
 @registry.readers("spacy-skd.RawText.v1")
 def create_raw_text_reader(
-    path: Path, limit: int = 0, min_length: int = 1
+    path: Optional[Path], limit: int = 0, min_length: int = 1
 ) -> Callable[["Language"], Iterator[Example]]:
     """Unlabeled text for distillation: one text per line, gzipped if the name ends in `.gz`.
 
-    path (Path): a file, or a folder whose non-hidden files are all read (sorted, not recursive).
+    path (Optional[Path]): a file, or a folder whose non-hidden files are all read (sorted, not
+        recursive). None (`path = null`) reads nothing, so a KD config can keep its unlabeled
+        corpus block and leave `${paths.raw}` empty to train on gold data only.
     limit (int): maximum number of texts; 0 reads everything.
     min_length (int): skip lines with fewer whitespace-separated tokens (blank lines always).
     RETURNS (Callable[[Language], Iterator[Example]]): the corpus.
@@ -234,13 +236,14 @@ class RawTextCorpus:
     """Stream unlabeled texts, one per line, as `Example(doc, doc.copy())` like spaCy's
     `PlainTextCorpus`; the texts are stripped and tokenized with `nlp.make_doc`.
 
-    path (Path): a file or a folder of files; `.gz` files are gunzipped.
+    path (Optional[Path]): a file or a folder of files; `.gz` files are gunzipped. None yields
+        no examples (no unlabeled data); a path that does not exist is an error (E050).
     limit (int): maximum number of texts; 0 means no limit.
     min_length (int): minimum number of whitespace-separated tokens; blank lines are always skipped.
     """
 
-    def __init__(self, path: Union[str, Path], *, limit: int = 0, min_length: int = 1) -> None:
-        self.path = _check_path(path)
+    def __init__(self, path: Union[str, Path, None], *, limit: int = 0, min_length: int = 1) -> None:
+        self.path = None if path is None else _check_path(path)
         self.limit = _check_limit(limit)
         if isinstance(min_length, bool) or not isinstance(min_length, int) or min_length < 0:
             raise ValueError(Errors.E061.format(min_length=min_length))
@@ -252,6 +255,8 @@ class RawTextCorpus:
         nlp (Language): tokenizes the texts (`nlp.make_doc`).
         YIELDS (Example): the same unannotated Doc as predicted and reference.
         """
+        if self.path is None:
+            return
         n = 0
         for loc in _walk(self.path):
             for _, line in _read_lines(loc):

@@ -48,10 +48,6 @@ def random_chain(seed, B, N, L, *, with_mask=False, scale=1.0, lengths=None) -> 
     return Chain(emit, trans, start, end, lengths, mask)
 
 
-def with_emissions(chain: Chain, emit: torch.Tensor) -> Chain:
-    return chain._replace(emit=emit)
-
-
 def paths_of(n: int, L: int) -> torch.Tensor:
     """Every tag sequence of length n: [L**n, n] (one empty sequence for n = 0)."""
     return torch.tensor(list(itertools.product(range(L), repeat=n)), dtype=torch.long).reshape(L**n, n)

@@ -184,3 +184,38 @@ def test_kd_errors(case, teachers, tmp_path):
     examples = examples_for(nlp, data)
     with pytest.raises(ValueError, match=rf"\[skd-{expected}\]"):
         nlp.initialize(lambda: examples)
+
+
+@pytest.mark.parametrize("teacher,factory,cfg", [("crf", "skd_crf_tagger", {}), ("crf", "skd_maxent_tagger", {}),
+                                                 ("maxent", "skd_crf_tagger", {"constrained": False})])
+def test_v4_distill_api(teacher, factory, cfg, teachers):
+    """spaCy v4's `distill(teacher_pipe, examples)`: pure structural KD from the teacher pipe."""
+    teacher_nlp = spacy.load(teachers[teacher])
+    nlp = spacy.blank("en")
+    student = nlp.add_pipe(factory, name="ner", config=cfg)
+    for label in teacher_nlp.get_pipe("ner").labels:
+        student.add_label(label)
+    examples = [Example(nlp.make_doc(t), teacher_nlp.make_doc(t)) for t, _ in TEXTS]
+    optimizer = nlp.initialize(lambda: examples)
+    assert student.is_distillable
+    first = student.distill(teacher_nlp.get_pipe("ner"), examples, sgd=optimizer)["ner"]
+    for _ in range(40):
+        last = student.distill(teacher_nlp.get_pipe("ner"), examples, sgd=optimizer)["ner"]
+    assert 0 <= last < first
+    for text, _ in TEXTS:
+        assert [(e.text, e.label_) for e in nlp(text).ents] == [(e.text, e.label_) for e in teacher_nlp(text).ents]
+    with pytest.raises(ValueError, match=r"\[skd-E179\]"):
+        scores = student.model.predict([eg.predicted for eg in examples])
+        student.get_teacher_student_loss(scores, scores, objective="none")
+
+
+def test_kd_local_temperature_crf_student_warns_and_trains(teachers, tmp_path):
+    """Paper-parity local temperature on a CRF student: warned about, clamped, and finite."""
+    nlp = student_nlp("skd_crf_tagger", teachers["crf"], cache_dir=tmp_path, temperature=3.0,
+                      temperature_mode="local")
+    examples = examples_for(nlp)
+    with pytest.warns(UserWarning, match=r"\[skd-W151\]"):
+        optimizer = nlp.initialize(lambda: examples)
+    for _ in range(5):
+        losses = nlp.update(examples, sgd=optimizer)
+    assert 0 <= losses["ner"] < float("inf")

@@ -181,6 +181,17 @@ def test_raw_text_plain_file_and_directory(nlp, tmp_path):
         "first text", "second text here"]
 
 
+def test_raw_text_null_path_reads_nothing(nlp, tmp_path):
+    """`path = null` is "no unlabeled data" (a KD config's `${paths.raw}` left empty); a path
+    that does not exist still fails when the config is resolved."""
+    corpus = registry.resolve(Config().from_str(
+        '[c]\n@readers = "spacy-skd.RawText.v1"\npath = null\n'))["c"]
+    assert list(corpus(nlp)) == [] and list(corpus(nlp)) == []
+    assert list(create_raw_text_reader(None, limit=3)(nlp)) == []
+    with pytest.raises(ValueError, match=r"\[skd-E050\]"):
+        create_raw_text_reader(tmp_path / "missing.txt")
+
+
 # --- conventions shared by all readers --------------------------------------------------------
 
 

@@ -1,0 +1,156 @@
+"""The shipped configs: every one parses and resolves; the KD student configs train end to end
+through `spacy train` against tiny teachers (with and without unlabeled text, and case 3); the
+MiniLM teacher configs train with a tiny random BERT in place of MiniLM and reload."""
+import re
+from pathlib import Path
+
+import diskcache
+import pytest
+import spacy
+from spacy.cli.train import train
+from spacy.schemas import ConfigSchemaTraining
+from spacy.util import load_config, load_model_from_config, registry
+
+from spacy_skd.training.readers import create_conll_ner_reader, create_raw_text_reader
+
+from .conftest import FIXTURES, REPO_ROOT
+
+CONFIGS = sorted((REPO_ROOT / "configs").glob("*.cfg"))
+TRAIN = FIXTURES / "conll2003_sample.conll"
+RAW = FIXTURES / "raw_sample.txt.gz"
+# A few steps of everything; tests never run long.
+TINY = {"paths.train": str(TRAIN), "paths.dev": str(TRAIN), "training.max_steps": 4,
+        "training.eval_frequency": 2}
+
+
+def overrides_for(path: Path, **extra) -> dict:
+    overrides = {"paths.train": str(TRAIN), "paths.dev": str(TRAIN)}
+    if path.name.startswith("teacher_"):
+        overrides["paths.minilm"] = str(FIXTURES)  # only read at initialize
+    return {**overrides, **extra}
+
+
+def needs_transformers(path: Path) -> None:
+    if "transformer" in load_config(path, interpolate=False)["nlp"]["pipeline"]:
+        pytest.importorskip("spacy_transformers")
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_config_parses_and_resolves(path):
+    needs_transformers(path)
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("#"), "every config opens with a comment saying what it is and how to run it"
+    raw = load_config(path, interpolate=False)
+    assert raw["system"]["gpu_allocator"] == "pytorch"
+    corpora = raw["corpora"]
+    readers = [corpora["dev"]] + ([corpora["train"][k] for k in ("gold", "unlabeled")]
+                                  if "gold" in corpora["train"] else [corpora["train"]])
+    for reader in readers:  # so `--paths.x` overrides reach every reader
+        assert re.fullmatch(r"\$\{paths\.\w+\}", reader["path"]), reader
+    config = load_config(path, overrides=overrides_for(path))
+    nlp = load_model_from_config(config, auto_fill=True, validate=True)
+    assert nlp.pipe_names == config["nlp"]["pipeline"]
+    resolved = nlp.config.interpolate()
+    training = registry.resolve(resolved["training"], schema=ConfigSchemaTraining)
+    assert training["max_steps"] == config["training"]["max_steps"]
+    train_corpus = registry.resolve(resolved["corpora"])["train"]
+    assert len(list(train_corpus(nlp))) > 0
+
+
+# --- KD students ----------------------------------------------------------------------------
+
+
+def train_teacher(factory: str, path: Path, steps: int = 5) -> Path:
+    nlp = spacy.blank("en")
+    nlp.add_pipe(factory, name="ner")
+    examples = list(create_conll_ner_reader(TRAIN)(nlp))
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(steps):
+        nlp.update(examples, sgd=optimizer)
+    nlp.to_disk(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def teachers(tmp_path_factory):
+    root = tmp_path_factory.mktemp("teachers")
+    return {kind: train_teacher(f"skd_{kind}_tagger", root / kind) for kind in ("crf", "maxent")}
+
+
+def cached_sentences(cache_dir: Path) -> int:
+    """Sentences in a teacher cache folder (entries are keyed by 64 hex digits)."""
+    folders = [p for p in cache_dir.iterdir() if p.is_dir()]
+    assert len(folders) == 1  # one teacher, one namespace
+    with diskcache.Cache(str(folders[0])) as store:
+        return sum(1 for key in store if re.fullmatch(r"[0-9a-f]{64}", str(key)))
+
+
+def train_student(config: str, teacher: Path, tmp_path: Path, **extra) -> Path:
+    out = tmp_path / "student"
+    overrides = {**TINY, "paths.teacher": str(teacher), "paths.cache": str(tmp_path / "cache"), **extra}
+    train(REPO_ROOT / "configs" / config, out, overrides=overrides)
+    return out
+
+
+@pytest.mark.parametrize("raw", [RAW, None], ids=["raw", "raw_null"])
+@pytest.mark.parametrize("config", ["student_crf_kd.cfg", "student_maxent_kd.cfg"])
+def test_student_kd_config_trains(config, raw, teachers, tmp_path):
+    """Case 1a / 2a from a CRF teacher; `paths.raw = null` trains on gold only."""
+    out = train_student(config, teachers["crf"], tmp_path, **{"paths.raw": None if raw is None else str(raw)})
+    nlp = spacy.load(out / "model-last")  # no teacher needed at runtime
+    assert nlp.pipe_names == ["kd", "tok2vec", "ner"]
+    assert nlp.get_pipe("ner").labels == spacy.load(teachers["crf"]).get_pipe("ner").labels
+    nlp("Peter lives in Berlin .")
+    blank = spacy.blank("en")
+    n_gold = len({tuple(t.text for t in eg.predicted) for eg in create_conll_ner_reader(TRAIN)(blank)})
+    n_raw = len(list(create_raw_text_reader(raw)(blank)))
+    assert cached_sentences(tmp_path / "cache") == n_gold + n_raw
+
+
+def test_student_crf_kd_config_case3(teachers, tmp_path):
+    """MaxEnt teacher -> CRF student: the config's `constrained` flag, flipped on the command line."""
+    with pytest.raises(ValueError, match=r"\[skd-E174\]"):
+        train_student("student_crf_kd.cfg", teachers["maxent"], tmp_path)
+    out = train_student("student_crf_kd.cfg", teachers["maxent"], tmp_path,
+                        **{"components.ner.constrained": False})
+    assert spacy.load(out / "model-last").get_pipe("ner").cfg["constrained"] is False
+
+
+# --- MiniLM teachers, with a tiny random BERT in its place -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory):
+    """A 1-layer, 32-wide random BERT with a lowercase WordPiece vocab, saved like MiniLM."""
+    pytest.importorskip("spacy_transformers")
+    transformers = pytest.importorskip("transformers")
+    path = tmp_path_factory.mktemp("tiny_bert")
+    chars = "abcdefghijklmnopqrstuvwxyz0123456789.,-'"
+    words = ["peter", "smith", "visited", "berlin"]  # whole pieces, so 128 tokens fit in 512 pieces
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, *chars, *(f"##{c}" for c in chars)]
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    transformers.BertTokenizerFast(vocab_file=str(path / "vocab.txt"), do_lower_case=True).save_pretrained(path)
+    config = transformers.BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1,
+                                     num_attention_heads=2, intermediate_size=37)
+    transformers.BertModel(config).save_pretrained(path)
+    return path
+
+
+@pytest.mark.parametrize("config", ["teacher_crf_minilm.cfg", "teacher_maxent_minilm.cfg"])
+def test_teacher_config_trains_and_reloads(config, tiny_bert, tmp_path, monkeypatch):
+    """Two steps with the transformer + cased hash features; the saved teacher reloads (the
+    head's input width comes from cfg, as the listener's is unknown before the weights load)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    overrides = {**TINY, "paths.minilm": str(tiny_bert), "training.max_steps": 2,
+                 "training.accumulate_gradient": 1, "training.optimizer.learn_rate.warmup_steps": 1}
+    train(REPO_ROOT / "configs" / config, tmp_path / "teacher", overrides=overrides)
+    nlp = spacy.load(tmp_path / "teacher" / "model-last")
+    tok2vec = nlp.get_pipe("ner").model.get_ref("tok2vec")
+    assert tok2vec.get_dim("nO") == 32 + 64  # transformer listener + cased hash embedding
+    long_doc = nlp(" ".join(["Peter Smith visited Berlin ."] * 60))  # 300 tokens: strided windows
+    assert len(long_doc) == 300
+    if config == "teacher_crf_minilm.cfg":  # and it teaches: KD from a transformer teacher
+        out = train_student("student_crf_kd.cfg", tmp_path / "teacher" / "model-last", tmp_path,
+                            **{"training.max_steps": 2})
+        assert spacy.load(out / "model-last").pipe_names == ["kd", "tok2vec", "ner"]
