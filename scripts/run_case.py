@@ -7,8 +7,8 @@ the order given, it runs
 
     python -m spacy train STUDENT_CONFIG -o training/<case>/<objective>-seed<k> \
         --paths.train ... --paths.raw ... --paths.dev ... --paths.teacher ... --paths.cache ... \
-        --components.kd.objective <objective> --components.kd.temperature T \
-        --training.max_steps N --system.seed <k> --gpu-id G [--KEY VALUE ...]
+        --components.kd.objective <objective> --system.seed <k> --gpu-id G \
+        [--components.kd.temperature T] [--training.max_steps N] [--KEY VALUE ...]
     python -m spacy evaluate training/<case>/<objective>-seed<k>/model-best TEST \
         --output metrics/<case>/<objective>-seed<k>.json --gpu-id G
 
@@ -88,8 +88,9 @@ class Case:
                "-o", str(self.train_root / f"{objective}-seed{seed}"),
                "--paths.train", train, "--paths.raw", raw, "--paths.dev", a.dev,
                "--paths.teacher", a.teacher, "--paths.cache", self.cache,
-               "--components.kd.objective", objective, "--components.kd.temperature", str(a.temperature),
-               "--system.seed", str(seed), "--gpu-id", str(a.gpu_id)]
+               "--components.kd.objective", objective, "--system.seed", str(seed), "--gpu-id", str(a.gpu_id)]
+        if a.temperature is not None:
+            cmd += ["--components.kd.temperature", str(a.temperature)]
         if train == NULL:  # unlabeled text only: drop the gold reader of the spacy-skd.Mixed.v1 corpus
             cmd += ["--corpora.train.gold", NULL]
         if a.max_steps is not None:
@@ -197,7 +198,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--dev", required=True, help="dev data (model-best selection)")
     p.add_argument("--test", required=True, help="test data as .spacy (spacy skd convert)")
     p.add_argument("--max-steps", type=int, default=None, help="training.max_steps of the students")
-    p.add_argument("--temperature", type=float, default=1.0, help="KD temperature")
+    p.add_argument("--temperature", type=float, default=None, help="KD temperature (default: the config's)")
     p.add_argument("--gpu-id", type=int, default=-1)
     p.add_argument("--cache", default=None, help="teacher-output cache folder (default cache/<case>)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

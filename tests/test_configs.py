@@ -108,12 +108,17 @@ def test_student_kd_config_trains(config, raw, teachers, tmp_path):
 
 
 def test_student_crf_kd_config_case3(teachers, tmp_path):
-    """MaxEnt teacher -> CRF student: the config's `constrained` flag, flipped on the command line."""
+    """MaxEnt teacher -> CRF student: the config's `constrained` flag, flipped on the command line;
+    zero-shot, as project.yml runs it: unlabeled text only (`--corpora.train.gold null`)."""
     with pytest.raises(ValueError, match=r"\[skd-E174\]"):
         train_student("student_crf_kd.cfg", teachers["maxent"], tmp_path)
     out = train_student("student_crf_kd.cfg", teachers["maxent"], tmp_path,
-                        **{"components.ner.constrained": False})
-    assert spacy.load(out / "model-last").get_pipe("ner").cfg["constrained"] is False
+                        **{"components.ner.constrained": False, "paths.raw": str(RAW),
+                           "paths.train": None, "corpora.train.gold": None})
+    ner = spacy.load(out / "model-last").get_pipe("ner")
+    assert ner.cfg["constrained"] is False
+    assert ner.labels == spacy.load(teachers["maxent"]).get_pipe("ner").labels  # from the teacher
+    assert cached_sentences(tmp_path / "cache") == len(list(create_raw_text_reader(RAW)(spacy.blank("en"))))
 
 
 # --- MiniLM teachers, with a tiny random BERT in its place -----------------------------------

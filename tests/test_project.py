@@ -1,0 +1,365 @@
+"""The weasel project (project.yml), its scripts and the `make demo` entry point.
+
+Nothing here trains: the workflows are checked with weasel's own loader and `--dry` runs, and
+the scripts on tiny fixtures and fake metric files.
+"""
+import gzip
+import hashlib
+import importlib.util
+import json
+import re
+import shlex
+import subprocess
+import sys
+import types
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import srsly
+
+from .conftest import FIXTURES, REPO_ROOT
+
+PROJECT_FILE = REPO_ROOT / "project.yml"
+SCRIPTS = REPO_ROOT / "scripts"
+CASE_WORKFLOWS = {"case1a", "case2a", "case3", "demo"}
+
+
+def _load_script(name: str) -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location(f"skd_scripts_{name}", SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _project_directories():
+    """weasel creates the `directories` of project.yml when it loads it, with a check-then-mkdir
+    that two pytest-xdist workers could race on; create them race-free first."""
+    for name in srsly.read_yaml(PROJECT_FILE).get("directories", []):
+        (REPO_ROOT / name).mkdir(parents=True, exist_ok=True)
+
+
+@pytest.fixture(scope="module")
+def raw_config() -> dict:
+    return srsly.read_yaml(PROJECT_FILE)
+
+
+@pytest.fixture(scope="module")
+def config() -> dict:
+    from weasel.util import load_project_config
+
+    return load_project_config(REPO_ROOT)
+
+
+# --- project.yml ----------------------------------------------------------------------------
+
+
+def test_project_validates_with_weasel(raw_config, config):
+    from weasel.schemas import ProjectConfigSchema, validate
+    from weasel.util import validate_project_commands
+
+    assert validate(ProjectConfigSchema, raw_config) == []
+    validate_project_commands(raw_config)  # exits on duplicates or unknown workflow steps
+    commands = {cmd["name"] for cmd in config["commands"]}
+    assert CASE_WORKFLOWS <= set(config["workflows"])
+    for name, steps in config["workflows"].items():
+        assert steps, name
+        assert set(steps) <= commands, (name, set(steps) - commands)
+    assert not set(config["workflows"]) & commands
+
+
+def test_no_unresolved_or_absolute_paths(config):
+    text = PROJECT_FILE.read_text(encoding="utf8")
+    assert "/work/" not in text
+    for cmd in config["commands"]:
+        for line in [*cmd["script"], *cmd.get("deps", []), *cmd.get("outputs", [])]:
+            assert "${" not in line, line
+
+
+def _script_tokens(config):
+    for cmd in config["commands"]:
+        for line in cmd["script"]:
+            yield cmd["name"], shlex.split(line)
+
+
+def test_named_scripts_and_configs_exist(config):
+    named = set()
+    for name, tokens in _script_tokens(config):
+        for token in tokens:
+            if re.match(r"^(scripts|configs)/.+\.(py|cfg)$", token):
+                named.add(token)
+    for cmd in config["commands"]:
+        named.update(d for d in cmd.get("deps", []) if d.startswith(("scripts/", "configs/")))
+    assert {"scripts/prepare_data.py", "scripts/results_table.py", "scripts/run_case.py",
+            "configs/student_crf_kd.cfg", "configs/student_maxent_kd.cfg"} <= named
+    missing = sorted(p for p in named if not (REPO_ROOT / p).is_file())
+    assert not missing
+
+
+def test_python_commands_use_weasels_interpreter(config):
+    """A leading `python` is replaced by weasel's interpreter: no `env ...` or bare tool names."""
+    for name, tokens in _script_tokens(config):
+        assert tokens[0] == "python", (name, tokens[:3])
+
+
+def test_assets_are_local_with_md5_and_public_source(raw_config):
+    assets = raw_config["assets"]
+    assert assets
+    for asset in assets:
+        assert asset["dest"].startswith("assets/"), asset
+        assert "url" not in asset and "git" not in asset, asset  # no network: place it yourself
+        assert re.fullmatch(r"[0-9a-f]{32}", asset["checksum"]), asset
+        assert asset["description"]
+    used = [a for a in assets if not a.get("extra")]
+    assert {Path(a["dest"]).parts[1] for a in used} == {"conll2003_en", "conll2002_es", "conll2002_nl"}
+    for asset in used:
+        assert "https://github.com/" in asset["description"], asset
+
+
+@pytest.mark.data
+def test_asset_checksums_match_shared_data(raw_config, shared_data):
+    for asset in raw_config["assets"]:
+        source = shared_data.joinpath(*Path(asset["dest"]).parts[1:])
+        assert source.is_file(), source
+        assert hashlib.md5(source.read_bytes()).hexdigest() == asset["checksum"], source
+
+
+def test_demo_workflow_dry_run():
+    result = subprocess.run(
+        [sys.executable, "-m", "spacy", "project", "run", "demo", ".", "--dry", "--vars.data", "../shared/data"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    for step in ("data-en", "prepare-en", "demo-teacher", "demo-students", "demo-report"):
+        assert step in out
+    assert "scripts/run_case.py demo" in out
+    assert "--objectives none,structural" in out
+
+
+def test_makefile_demo_runs_the_weasel_workflow():
+    makefile = (REPO_ROOT / "Makefile").read_text(encoding="utf8")
+    recipe = makefile[makefile.index("\ndemo:"):makefile.index("\nclean:")]
+    assert "spacy project run demo" in recipe
+    assert '--vars.data "$(DATA)"' in recipe
+    assert "DATA ?= ../shared/data" in makefile
+    assert "\ntest: install\n\t$(PY) -m pytest $(PYTEST_ARGS) tests\n" in makefile
+
+
+# --- scripts/prepare_data.py ----------------------------------------------------------------
+
+
+def _fixture_sentences():
+    """Sentences (word tuples) of the CoNLL-2003 fixture, DOCSTART lines dropped."""
+    sentences, words = [], []
+    for line in (FIXTURES / "conll2003_sample.conll").read_text(encoding="utf8").splitlines():
+        fields = line.split()
+        if fields and fields[0] != "-DOCSTART-":
+            words.append(fields[0])
+        elif words:
+            sentences.append(tuple(words))
+            words = []
+    if words:
+        sentences.append(tuple(words))
+    return sentences
+
+
+def test_split_is_a_deterministic_partition(tmp_path):
+    prepare = _load_script("prepare_data")
+    source = FIXTURES / "conll2003_sample.conll"
+    outputs = []
+    for run in ("a", "b"):
+        gold, raw = tmp_path / f"{run}-gold.conll", tmp_path / f"{run}-raw.txt.gz"
+        assert prepare.main(["split", str(source), str(gold), str(raw), "--fraction", "0.5", "--seed", "3"]) == 0
+        outputs.append((gold.read_bytes(), raw.read_bytes()))
+    assert outputs[0] == outputs[1]  # byte-identical, gzip header included
+
+    gold_text = outputs[0][0].decode("utf8")
+    assert "-DOCSTART-" not in gold_text
+    source_lines = set(source.read_text(encoding="utf8").splitlines())
+    gold_blocks = [b.splitlines() for b in gold_text.strip("\n").split("\n\n")]
+    for block in gold_blocks:  # original 4-column lines, unchanged
+        assert all(line in source_lines and len(line.split()) == 4 for line in block)
+    gold_sents = [tuple(line.split()[0] for line in block) for block in gold_blocks]
+    raw_sents = [tuple(line.split(" ")) for line in
+                 gzip.decompress(outputs[0][1]).decode("utf8").splitlines()]
+    everything = _fixture_sentences()
+    assert len(gold_sents) == round(0.5 * len(everything))
+    assert Counter(gold_sents) + Counter(raw_sents) == Counter(everything)
+    assert len(gold_sents) + len(raw_sents) == len(everything)
+
+    # the gold file is a valid corpus for the plugin's reader, entities included
+    import spacy
+
+    from spacy_skd.training.readers import create_conll_ner_reader
+
+    examples = list(create_conll_ner_reader(tmp_path / "a-gold.conll", scheme="IOB1")(spacy.blank("en")))
+    assert [tuple(t.text for t in eg.reference) for eg in examples] == gold_sents
+
+
+def test_split_sample_depends_on_seed_only():
+    prepare = _load_script("prepare_data")
+    a = prepare.sample_gold(1000, 0.1, seed=0)
+    assert a == prepare.sample_gold(1000, 0.1, seed=0)
+    assert len(a) == 100 and a == sorted(set(a))
+    assert a != prepare.sample_gold(1000, 0.1, seed=1)
+    assert prepare.sample_gold(5, 0.01, seed=0) != []  # at least one gold sentence
+    with pytest.raises(ValueError):
+        prepare.sample_gold(10, 1.5, seed=0)
+
+
+def test_raw_drops_labels_and_docstart(tmp_path):
+    prepare = _load_script("prepare_data")
+    out = tmp_path / "nl.txt"
+    assert prepare.main(["raw", str(FIXTURES / "conll2002_nl_sample.conll"), str(out), "--scheme", "IOB2"]) == 0
+    lines = out.read_text(encoding="utf8").splitlines()
+    assert lines and all(lines)
+    assert not any("-DOCSTART-" in line or "B-" in line for line in lines)
+
+
+# --- scripts/results_table.py ---------------------------------------------------------------
+
+
+def _write_metrics(folder: Path, runs: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, f in runs.items():
+        (folder / f"{name}.json").write_text(json.dumps({"ents_f": f, "ents_p": f, "ents_r": f, "speed": 1000.0}))
+
+
+@pytest.fixture
+def fake_deepsig(monkeypatch):
+    calls = []
+
+    def aso(scores_a, scores_b, **kwargs):
+        calls.append((list(scores_a), list(scores_b), kwargs))
+        return 0.125
+
+    monkeypatch.setitem(sys.modules, "deepsig", types.SimpleNamespace(aso=aso))
+    return calls
+
+
+def test_results_table_mean_std_aso_and_missing(tmp_path, fake_deepsig, capsys):
+    table_script = _load_script("results_table")
+    metrics = tmp_path / "metrics" / "case1a"
+    _write_metrics(metrics, {
+        "teacher": 0.91,
+        "none-seed0": 0.80, "none-seed1": 0.82, "none-seed2": 0.84,
+        "top1-seed0": 0.83,  # seeds 1 and 2 missing
+        "structural-seed0": 0.85, "structural-seed1": 0.86, "structural-seed2": 0.87,
+    })
+    (metrics / "structural-seed0.inputs.json").write_text("{}")  # run_case's records are ignored
+    (metrics / "posterior-seed1.json").write_text("not json")  # unreadable counts as missing
+    output = tmp_path / "reports" / "case1a.md"
+    assert table_script.main([str(metrics), "--objectives", "none,top1,posterior,structural",
+                              "--seeds", "0,1,2", "--output", str(output)]) == 0
+    table = output.read_text(encoding="utf8")
+    assert table in capsys.readouterr().out
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| ")}
+    assert "91.00" in rows["teacher"]
+    assert "82.00 ± 2.00" in rows["student, w/o KD (`none`)"]
+    assert "86.00 ± 1.00" in rows["student, Struct. KD (`structural`)"]
+    assert "0.125" in rows["student, w/o KD (`none`)"]
+    top1 = rows["student, Top-1 (`top1`)"]
+    assert "1/3" in top1 and "83.00" in top1 and "n/a" in top1 and "2: missing" in top1
+    posterior = rows["student, Pos. KD (`posterior`)"]
+    assert "missing" in posterior and "0/3" in posterior
+    assert "Missing runs" in table
+    # ASO only where both sides have 2+ seeds: structural vs none, with the documented settings
+    assert len(fake_deepsig) == 1
+    scores_a, scores_b, kwargs = fake_deepsig[0]
+    assert scores_a == pytest.approx([85.0, 86.0, 87.0]) and scores_b == pytest.approx([80.0, 82.0, 84.0])
+    assert kwargs == {"confidence_level": 0.95, "seed": 0, "show_progress": False, "num_jobs": 1}
+
+
+def test_results_table_empty_folder_and_single_seed(tmp_path, fake_deepsig):
+    table_script = _load_script("results_table")
+    results = table_script.collect(tmp_path / "nothing", ["none", "structural"], [0])
+    table = table_script.make_table("demo", results)
+    assert "| teacher | – | missing |" in table
+    _write_metrics(tmp_path / "demo", {"teacher": 0.8, "none-seed0": 0.7, "structural-seed0": 0.75})
+    table = table_script.make_table("demo", table_script.collect(tmp_path / "demo"))
+    rows = [line for line in table.splitlines() if line.startswith("| student")]
+    assert len(rows) == 2 and "| 70.00 | n/a |" in rows[0] and "| 75.00 | – |" in rows[1]
+    assert not any("±" in row for row in rows)  # one seed: no deviation
+    assert fake_deepsig == []
+
+
+@pytest.mark.slow
+def test_results_table_real_aso():
+    pytest.importorskip("deepsig")
+    eps = _load_script("results_table").aso_score([85.0, 86.0, 87.0], [80.0, 81.0, 82.0])
+    assert 0.0 <= eps < 0.5
+
+
+# --- scripts/run_case.py and scripts/fetch_assets.py ----------------------------------------
+
+
+def _run_case_dry(capsys, *args):
+    run_case = _load_script("run_case")
+    assert run_case.main([*args, "--dry-run"]) == 0
+    return [line.strip() for line in capsys.readouterr().out.splitlines() if line.strip().startswith("python ")]
+
+
+def test_run_case_commands(capsys):
+    lines = _run_case_dry(
+        capsys, "case1a", "--student-config", "configs/student_crf_kd.cfg", "--teacher", "t/model-best",
+        "--objectives", "none,structural", "--seeds", "0,1", "--train", "gold.conll", "--raw", "raw.txt.gz",
+        "--dev", "dev.conll", "--test", "test.spacy", "--max-steps", "7", "--temperature", "2",
+        "--set", "components.ner.constrained=false",
+    )
+    assert lines[0] == "python -m spacy evaluate t/model-best test.spacy --output metrics/case1a/teacher.json --gpu-id -1"
+    trains = [shlex.split(line) for line in lines if " train " in line]
+    assert len(trains) == 4 and len(lines) == 1 + 4 * 2
+    opts = [dict(zip(cmd[5::2], cmd[6::2])) for cmd in trains]
+    assert [(o["-o"], o["--components.kd.objective"], o["--system.seed"]) for o in opts] == [
+        ("training/case1a/none-seed0", "none", "0"), ("training/case1a/structural-seed0", "structural", "0"),
+        ("training/case1a/none-seed1", "none", "1"), ("training/case1a/structural-seed1", "structural", "1")]
+    assert opts[0]["--paths.raw"] == "null" and opts[1]["--paths.raw"] == "raw.txt.gz"
+    assert all(o["--paths.train"] == "gold.conll" and o["--training.max_steps"] == "7"
+               and o["--components.ner.constrained"] == "false" and o["--paths.cache"] == "cache/case1a"
+               and o["--components.kd.temperature"] == "2.0" for o in opts)
+    assert "--output metrics/case1a/structural-seed1.json" in lines[-1]
+
+
+def test_run_case_unlabeled_only_students(capsys):
+    lines = _run_case_dry(
+        capsys, "case3-es", "--student-config", "configs/student_crf_kd.cfg", "--teacher", "t",
+        "--objectives", "none,structural", "--train", "null", "--gold-only-train", "en.conll",
+        "--raw", "es.txt.gz", "--dev", "es-dev.conll", "--test", "es.spacy",
+    )
+    trains = [shlex.split(line) for line in lines if line.startswith("python -m spacy train")]
+    none, structural = [dict(zip(cmd[5::2], cmd[6::2])) for cmd in trains]
+    assert none["--paths.train"] == "en.conll" and none["--paths.raw"] == "null"
+    assert "--corpora.train.gold" not in none
+    assert structural["--paths.train"] == "null" and structural["--paths.raw"] == "es.txt.gz"
+    assert structural["--corpora.train.gold"] == "null"
+
+
+def test_fetch_assets_copies_and_verifies(tmp_path):
+    fetch = _load_script("fetch_assets")
+    data = tmp_path / "data" / "corpus_x"
+    data.mkdir(parents=True)
+    (data / "good.txt").write_text("hello\n")
+    (data / "bad.txt").write_text("tampered\n")
+    good_md5 = hashlib.md5(b"hello\n").hexdigest()
+    project = tmp_path / "project"
+    project.mkdir()
+    srsly.write_yaml(project / "project.yml", {
+        "title": "t",
+        "assets": [
+            {"dest": "assets/corpus_x/good.txt", "checksum": good_md5, "description": "good"},
+            {"dest": "assets/corpus_x/bad.txt", "checksum": good_md5, "description": "bad"},
+            {"dest": "assets/corpus_y/absent.txt", "checksum": good_md5, "description": "absent"},
+            {"dest": "assets/corpus_z/extra.txt", "checksum": good_md5, "description": "extra", "extra": True},
+        ],
+        "commands": [{"name": "noop", "script": ["python -c pass"]}],
+    })
+    args = ["--data", str(tmp_path / "data"), "--project", str(project)]
+    assert fetch.main([*args, "--only", "corpus_x"]) == 1  # bad.txt has the wrong checksum
+    assert (project / "assets/corpus_x/good.txt").read_text() == "hello\n"
+    assert fetch.fetch(project, tmp_path / "data", only=["corpus_x"]) == 1
+    assert fetch.fetch(project, tmp_path / "data", only=["corpus_y"]) == 1  # source missing
+    (data / "bad.txt").write_text("hello\n")
+    assert fetch.main([*args, "--only", "corpus_x"]) == 0
+    assert not (project / "assets/corpus_z").exists()
