@@ -20,10 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-import spacy
-from spacy.tokens import DocBin
-
-from spacy_skd.training.readers import create_conll_ner_reader
+from spacy_skd.cli.convert import convert_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = {
@@ -36,10 +33,7 @@ CONFIGS = {
 def to_docbin(conll: Path, out: Path) -> Path:
     """Reference docs of a CoNLL file as a .spacy file, the input `spacy evaluate` expects."""
     if not out.exists():
-        nlp = spacy.blank("en")
-        docs = [eg.reference for eg in create_conll_ner_reader(conll, scheme="IOB1")(nlp)]
-        out.parent.mkdir(parents=True, exist_ok=True)
-        DocBin(docs=docs, store_user_data=False).to_disk(out)
+        convert_corpus(conll, out, fmt="conll", scheme="IOB1")
     return out
 
 

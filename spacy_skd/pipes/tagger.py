@@ -131,17 +131,29 @@ class SequenceTagger(TrainablePipe):
     # -- training -------------------------------------------------------------------------------
     def update(self, examples: Iterable[Example], *, drop: float = 0.0, sgd=None,
                losses: Optional[Dict[str, float]] = None) -> Dict[str, float]:
+        """Learn from a batch: gold NLL, plus KD when structural_kd handed over targets."""
+        examples = list(examples)
+
+        def loss_of(scores: TaggerScores) -> Tuple[float, Tuple]:
+            try:
+                return self.get_loss(examples, scores)
+            finally:
+                self._kd = None  # targets belong to this batch only
+
+        return self._step(examples, loss_of, "update", drop=drop, sgd=sgd, losses=losses)
+
+    def _step(self, examples: List[Example], loss_of: Callable[[TaggerScores], Tuple[float, Tuple]], where: str,
+              *, drop: float, sgd, losses: Optional[Dict[str, float]]) -> Dict[str, float]:
+        """One forward/backward through the student model with the loss `loss_of(scores)`."""
         if losses is None:
             losses = {}
         losses.setdefault(self.name, 0.0)
-        examples = list(examples)
-        validate_examples(examples, f"{type(self).__name__}.update")
+        validate_examples(examples, f"{type(self).__name__}.{where}")
         if not any(len(eg.predicted) for eg in examples):
             return losses
         set_dropout_rate(self.model, drop)
         scores, backprop = self.model.begin_update([eg.predicted for eg in examples])
-        loss, d_scores = self.get_loss(examples, scores)
-        self._kd = None  # targets belong to this batch only
+        loss, d_scores = loss_of(scores)
         backprop(d_scores)
         if sgd is not None:
             self.finish_update(sgd)
@@ -255,22 +267,13 @@ class SequenceTagger(TrainablePipe):
         """One step of pure distillation from `teacher_pipe`, with spaCy v4's signature: the
         teacher reads `eg.reference`, the student `eg.predicted` (same tokens), structural KD
         at T = 1. Within spaCy 3.8 training, use the structural_kd component instead."""
-        if losses is None:
-            losses = {}
-        losses.setdefault(self.name, 0.0)
         examples = list(examples)
-        validate_examples(examples, f"{type(self).__name__}.distill")
-        if not any(len(eg.predicted) for eg in examples):
-            return losses
-        teacher_scores = teacher_pipe.model.predict([eg.reference for eg in examples])
-        set_dropout_rate(self.model, drop)
-        student_scores, backprop = self.model.begin_update([eg.predicted for eg in examples])
-        loss, d_scores = self.get_teacher_student_loss(teacher_scores, student_scores)
-        backprop(d_scores)
-        if sgd is not None:
-            self.finish_update(sgd)
-        losses[self.name] += loss
-        return losses
+
+        def loss_of(scores: TaggerScores) -> Tuple[float, Tuple]:
+            teacher_scores = teacher_pipe.model.predict([eg.reference for eg in examples])
+            return self.get_teacher_student_loss(teacher_scores, scores)
+
+        return self._step(examples, loss_of, "distill", drop=drop, sgd=sgd, losses=losses)
 
     def get_teacher_student_loss(self, teacher_scores: TaggerScores, student_scores: TaggerScores, *,
                                  objective: str = "structural", temperature: float = 1.0,
