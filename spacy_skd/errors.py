@@ -136,6 +136,8 @@ class Errors(metaclass=_Coded):
     E163 = ("The teacher entropy is undefined for locally tempered CRF targets (T = {T}): their "
             "slot marginals do not come from one distribution over sequences. Build the targets "
             "with mode='global', or report the loss alone.")
+    E164 = ("KDTargets.to_arrays converts one sentence (a batch of 1, e.g. from split()), got a "
+            "batch of {B}.")
     E165 = ("Unknown KD objective '{value}'. Choose one of: {options}.")
     E166 = ("KD objective '{objective}' is not defined from a {teacher} teacher to a {student} "
             "student. Objectives for this pair: {supported}. (token KD needs a MaxEnt student; "

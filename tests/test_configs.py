@@ -78,11 +78,16 @@ def teachers(tmp_path_factory):
 
 
 def cached_sentences(cache_dir: Path) -> int:
-    """Sentences in a teacher cache folder (entries are keyed by 64 hex digits)."""
+    """Sentences in a teacher cache folder (entries are keyed by 64 hex digits). One teacher and
+    one setting give two namespaces, the raw potentials and the targets, with the same sentences."""
     folders = [p for p in cache_dir.iterdir() if p.is_dir()]
-    assert len(folders) == 1  # one teacher, one namespace
-    with diskcache.Cache(str(folders[0])) as store:
-        return sum(1 for key in store if re.fullmatch(r"[0-9a-f]{64}", str(key)))
+    assert len(folders) == 2
+    counts = []
+    for folder in folders:
+        with diskcache.Cache(str(folder)) as store:
+            counts.append(sum(1 for key in store if re.fullmatch(r"[0-9a-f]{64}", str(key))))
+    assert counts[0] == counts[1]
+    return counts[0]
 
 
 def train_student(config: str, teacher: Path, tmp_path: Path, **extra) -> Path:

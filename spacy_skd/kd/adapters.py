@@ -88,14 +88,15 @@ def resolve_temperature_mode(mode: str, student: str) -> str:
 
 def make_targets(teacher: TeacherPotentials, student: str, objective: str, *, temperature: float,
                  mode: str) -> KDTargets:
-    """Teacher targets in the student's substructure space at temperature T."""
+    """Teacher targets in the student's substructure space at temperature T, with the
+    teacher's Top-1 sequence (under the mask, when there is one) as pseudo-labels."""
     case = resolve_case(teacher.kind, student, objective)
-    if teacher.kind == "maxent":
-        targets = maxent_targets(teacher.emissions, teacher.lengths, temperature=temperature)
-    elif case == "token":  # token-level KD from a CRF teacher: its emission softmax
-        targets = maxent_targets(teacher.emissions, teacher.lengths, temperature=temperature)
-    else:
-        targets = crf_targets(teacher.emissions, teacher.transitions, teacher.lengths, teacher.start, teacher.end,
-                              teacher.mask, temperature=temperature, mode=mode, pairs=(case == "1a"))
-    targets.top1 = teacher.top1()
+    if teacher.kind == "crf" and case != "token":
+        # case 1a keeps only expected transition counts of the pairs: exact for a CRF student
+        return crf_targets(teacher.emissions, teacher.transitions, teacher.lengths, teacher.start, teacher.end,
+                           teacher.mask, temperature=temperature, mode=mode, pairs=(case == "1a"), counts=True)
+    # a MaxEnt teacher, or token-level KD from a CRF teacher's emission softmax
+    targets = maxent_targets(teacher.emissions, teacher.lengths, temperature=temperature)
+    if teacher.kind == "crf" or teacher.mask is not None:
+        targets.top1 = teacher.top1()
     return targets

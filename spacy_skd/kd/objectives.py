@@ -249,6 +249,10 @@ def _expected_score(emissions, transitions, start, end, mask, targets: KDTargets
     if targets.pairs is not None:
         pairs = targets.pairs.to(emissions) * valid[:, 1:, None, None]  # [B, N-1, L, L]
         score = score + torch.einsum("biac,ac->b", pairs, A) + (pairs.sum(2) * E[:, 1:]).sum((1, 2))
+    elif targets.pair_counts is not None:  # transitions are shared by all positions: counts suffice
+        counts = targets.pair_counts.to(emissions)  # [B, L, L]
+        p = targets.unary.to(emissions) * valid.unsqueeze(-1)  # [B, N, L]
+        score = score + torch.einsum("bac,ac->b", counts, A) + (p[:, 1:] * E[:, 1:]).sum((1, 2))
     else:
         p = targets.unary.to(emissions) * valid.unsqueeze(-1)  # [B, N, L]; zero rows end the chain
         score = score + torch.einsum("bia,ac,bic->b", p[:, :-1], A, p[:, 1:]) + (p[:, 1:] * E[:, 1:]).sum((1, 2))
@@ -258,6 +262,8 @@ def _expected_score(emissions, transitions, start, end, mask, targets: KDTargets
     leak = (first * ~mask.start).sum(-1) + (last * ~mask.end).sum(-1)
     if targets.pairs is not None:
         leak = leak + torch.einsum("biac,ac->b", pairs, forbidden)
+    elif targets.pair_counts is not None:
+        leak = leak + torch.einsum("bac,ac->b", counts, forbidden)
     else:
         leak = leak + torch.einsum("bia,ac,bic->b", p[:, :-1], forbidden, p[:, 1:])
     return score, leak.detach()

@@ -15,7 +15,9 @@ temperature T applied in one of two ways (algorithms.md §0):
 Everything is computed without gradients, in float64, and returned in `dtype`.
 """
 from dataclasses import dataclass, fields, replace
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
+
+import numpy
 
 import torch
 
@@ -34,6 +36,10 @@ class KDTargets:
     unary (Tensor): [B, N, L] P_t(y_i = c); zero past each length.
     pairs (Optional[Tensor]): [B, N-1, L, L], index i-1 holds P_t(y_{i-1} = a, y_i = b) (CRF
         teacher); zero past each length. None: the teacher is factorised (a product of unaries).
+    pair_counts (Optional[Tensor]): [B, L, L] Σ_i P_t(y_{i-1} = a, y_i = b), the expected
+        transition counts: all a CRF student with position-independent transitions needs of the
+        pairs (exact for consistent targets, O(L^2) per sentence instead of O(N L^2), so cheap
+        to cache). Used when `pairs` is None; both None means a factorised teacher.
     start (Optional[Tensor]): [B, L] P_t(y_0); None means unary[:, 0].
     end (Optional[Tensor]): [B, L] P_t(y_{n-1}); None means the unary at the last position.
     top1 (Optional[LongTensor]): [B, N] the teacher's best sequence at T = 1, -1 past each
@@ -45,6 +51,7 @@ class KDTargets:
     lengths: torch.Tensor
     unary: torch.Tensor
     pairs: Optional[torch.Tensor] = None
+    pair_counts: Optional[torch.Tensor] = None
     start: Optional[torch.Tensor] = None
     end: Optional[torch.Tensor] = None
     top1: Optional[torch.Tensor] = None
@@ -56,7 +63,8 @@ class KDTargets:
             raise ValueError(Errors.E155.format(field="unary", shape=tuple(self.unary.shape), unary=tuple(self.unary.shape),
                                                 expected="[B, N, L]"))
         B, N, L = self.unary.shape
-        expected = {"lengths": (B,), "pairs": (B, max(N - 1, 0), L, L), "start": (B, L), "end": (B, L), "top1": (B, N)}
+        expected = {"lengths": (B,), "pairs": (B, max(N - 1, 0), L, L), "pair_counts": (B, L, L), "start": (B, L),
+                    "end": (B, L), "top1": (B, N)}
         for name, shape in expected.items():
             value = getattr(self, name)
             if value is not None and tuple(value.shape) != shape:
@@ -132,6 +140,7 @@ class KDTargets:
                 "temperature": (item.temperature, first.temperature),
                 "mode": (item.mode, first.mode),
                 "pairs is None": (item.pairs is None, first.pairs is None),
+                "pair_counts is None": (item.pair_counts is None, first.pair_counts is None),
                 "top1 is None": (item.top1 is None, first.top1 is None),
             }
             for field, (value, expected) in checks.items():
@@ -145,6 +154,7 @@ class KDTargets:
             lengths=torch.cat([t.lengths for t in padded]),
             unary=torch.cat([t.unary for t in padded]),
             pairs=None if first.pairs is None else torch.cat([t.pairs for t in padded]),
+            pair_counts=None if first.pair_counts is None else torch.cat([t.pair_counts for t in padded]),
             start=torch.cat([t.start_probs() for t in padded]) if any_start else None,
             end=torch.cat([t.end_probs() for t in padded]) if any_end else None,
             top1=None if first.top1 is None else torch.cat([t.top1 for t in padded]),
@@ -162,11 +172,36 @@ class KDTargets:
                 lengths=self.lengths[rows],
                 unary=self.unary[rows, :n],
                 pairs=None if self.pairs is None else self.pairs[rows, : max(n - 1, 0)],
+                pair_counts=None if self.pair_counts is None else self.pair_counts[rows],
                 start=None if self.start is None else self.start[rows],
                 end=None if self.end is None else self.end[rows],
                 top1=None if self.top1 is None else self.top1[rows, :n],
             ))
         return items
+
+
+    def to_arrays(self) -> Dict[str, numpy.ndarray]:
+        """One sentence's targets (B = 1, trimmed to its length) as numpy arrays for a cache."""
+        if self.unary.shape[0] != 1:
+            raise ValueError(Errors.E164.format(B=self.unary.shape[0]))
+        arrays = {}
+        for name in _ARRAY_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                value = value[0].detach().cpu()
+                arrays[name] = value.numpy() if name == "top1" else value.float().numpy()
+        return arrays
+
+    @staticmethod
+    def from_arrays(arrays: Dict[str, numpy.ndarray], *, temperature: float, mode: str) -> "KDTargets":
+        """The inverse of `to_arrays`: a B = 1 item."""
+        tensors = {name: torch.from_numpy(numpy.asarray(arrays[name])).unsqueeze(0)
+                   for name in _ARRAY_FIELDS if name in arrays}
+        lengths = torch.tensor([tensors["unary"].shape[1]], dtype=torch.long)
+        return KDTargets(lengths=lengths, temperature=temperature, mode=mode, **tensors)
+
+
+_ARRAY_FIELDS = ("unary", "pairs", "pair_counts", "start", "end", "top1")
 
 
 def _fit(x: torch.Tensor, dim: int, size: int, fill) -> torch.Tensor:
@@ -197,6 +232,7 @@ def crf_targets(
     temperature: float = 1.0,
     mode: str = "global",
     pairs: bool = True,
+    counts: bool = False,
     dtype: torch.dtype = torch.float32,
 ) -> KDTargets:
     """Targets from a linear-chain CRF teacher (cases 1a and 2a, the posterior baseline).
@@ -216,6 +252,9 @@ def crf_targets(
         (MaxEnt and posterior students); no [B, N-1, L, L] tensor is built. (Given to
         structural_crf_loss, unary-only targets stand for the product of the teacher's unary
         marginals, not for the teacher itself.)
+    counts (bool): with `pairs`, return the expected transition counts (`pair_counts`) instead
+        of the [B, N-1, L, L] pair marginals whenever that is exact (consistent targets);
+        locally tempered pairs at T != 1 are kept whole.
     dtype (torch.dtype): of the returned probabilities (computed in float64).
     RETURNS (KDTargets): top1 is the Viterbi sequence at T = 1.
     Cost: O(B N L^2) time; O(B N L^2) memory only when pairs=True.
@@ -241,10 +280,14 @@ def crf_targets(
                     pair = _temper(pair.reshape(B, M, L * L), valid[:, 1:], T).reshape(B, M, L, L)
                     has = crf.lengths > 0
                     first, last = _temper(first, has, T), _temper(last, has, T)
+        pair_counts = None
+        if pair is not None and counts and (mode == "global" or T == 1.0):
+            pair_counts, pair = pair.sum(1), None
         return KDTargets(
             lengths=crf.lengths,
             unary=unary.to(dtype),
             pairs=None if pair is None else pair.to(dtype),
+            pair_counts=None if pair_counts is None else pair_counts.to(dtype),
             start=None if first is None else first.to(dtype),
             end=None if last is None else last.to(dtype),
             top1=crf.argmax,
@@ -307,7 +350,8 @@ def _slot_marginals(crf: LinearChainCRF, with_pairs: bool):
     """unary [B, N, L], and if `with_pairs`: pairs [B, N-1, L, L], start [B, L], end [B, L]."""
     if not with_pairs:
         return crf.marginals, None, None, None
-    return crf.marginals, crf.pair_marginals, crf.start_marginals, crf.end_marginals
+    pairs = crf.pair_marginals  # first: one backward pass gives the unary marginals too
+    return crf.marginals, pairs, crf.start_marginals, crf.end_marginals
 
 
 def _temper(probs: torch.Tensor, valid: torch.Tensor, T: float) -> torch.Tensor:

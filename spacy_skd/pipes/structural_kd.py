@@ -1,12 +1,17 @@
 """`structural_kd`: first in a student pipeline, it hands the teacher's targets to the student.
 
 At `initialize` it loads the teacher pipeline (`[initialize.components.kd] teacher`), checks that
-teacher and student tag the same label space, and runs the teacher once over the training
-corpus into an on-disk cache (with a progress bar). In `update` it reads each example's teacher
-potentials from the cache (computing and storing misses), turns them into targets for the
-configured objective and temperature, and gives them to the student component, which computes
-`(1 - lambda) * gold + lambda * KD` in its own single forward/backward. `__call__` is a no-op:
-a packaged student runs no KD code and needs no teacher.
+teacher and student tag the same label space, and makes the targets of every training sentence
+(with a progress bar). In `update` it reads each example's targets and gives them to the student
+component, which computes `(1 - lambda) * gold + lambda * KD` in its own single
+forward/backward. `__call__` is a no-op: a packaged student runs no KD code and needs no teacher.
+
+The on-disk cache has two levels, both keyed by the teacher's fingerprint and the tokens:
+- the teacher's raw potentials (CRF emissions or MaxEnt logits, O(n L) per sentence): the one
+  expensive pass, shared by every objective and temperature, so baseline and KD runs share it;
+- targets in the student's substructure space at one temperature and mode (unary marginals,
+  expected transition counts, start/end, Top-1), derived from the potentials without the
+  teacher and reused in every epoch and run with the same settings.
 """
 import os
 import warnings
@@ -26,6 +31,7 @@ from ..errors import Errors, Warnings
 from ..kd.adapters import TeacherPotentials, make_targets, resolve_case, resolve_temperature_mode
 from ..kd.batch import KDBatch
 from ..kd.objectives import get_objective
+from ..kd.targets import KDTargets
 from ..training.cache import TeacherCache, fingerprint_pipeline
 from .tagger import SequenceTagger
 
@@ -82,8 +88,8 @@ class StructuralKD(Pipe):
         self.batch_size = batch_size
         self._weights = _as_schedule(kd_weight)
         self.teacher: Optional[Language] = None
-        self._cache: Optional[TeacherCache] = None
-        self._memory: Dict[tuple, numpy.ndarray] = {}
+        self._raw = self._targets = None  # TeacherCache or _MemoryStore, set at initialize
+        self._mode = "global"
 
     def __call__(self, doc: Doc) -> Doc:
         return doc
@@ -94,7 +100,7 @@ class StructuralKD(Pipe):
     # -- initialize -----------------------------------------------------------------------------
     def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None,
                    teacher: Optional[Union[str, Path, Language]] = None, cache_dir: Optional[str] = None) -> None:
-        """Load the teacher, match label spaces, and fill the cache for the training corpus.
+        """Load the teacher, match label spaces, and make the training corpus's targets.
 
         teacher (str | Path | Language): path to a trained teacher pipeline (or the pipeline).
         cache_dir (Optional[str]): where teacher outputs are kept; default $SKD_CACHE_DIR or
@@ -116,29 +122,21 @@ class StructuralKD(Pipe):
                 student.add_label(label)
         gold_labels = {ent.label_ for eg in get_examples() for ent in eg.reference.ents}
         _check_labels(teacher_pipe, student, extra_student=gold_labels)
+        case = resolve_case(teacher_pipe.kd_kind, student.kd_kind, self.objective)
+        view = "constrained" if student.kd_kind == "crf" and student.cfg["constrained"] else "free"
+        target_space = f"targets:{teacher_pipe.kd_kind}->{student.kd_kind}:{case}:{student.cfg['scheme']}:{view}"
         if self.use_cache:
             directory = Path(cache_dir or os.environ.get("SKD_CACHE_DIR") or Path.home() / ".cache" / "spacy-skd")
-            self._cache = TeacherCache(directory, fingerprint=fingerprint_pipeline(self.teacher, self.teacher_component),
-                                       space=f"potentials:{teacher_pipe.kd_kind}", temperature=1.0, mode="raw")
-        self._teacher_pass([eg.predicted for eg in get_examples()])
-
-    def _teacher_pass(self, docs: Sequence[Doc]) -> None:
-        """Run the teacher once over every distinct sentence not yet cached, with a progress bar."""
-        todo, seen = [], set()
-        for doc in docs:
-            words = tuple(t.text for t in doc)
-            if words not in seen:
-                seen.add(words)
-                todo.append(words)
-        found = self._lookup(todo)
-        missing = [w for w, hit in zip(todo, found) if hit is None]
-        if not missing:
-            return
-        with tqdm(total=len(missing), desc=f"[{self.name}] teacher pass", unit="sent", disable=None) as bar:
-            for start in range(0, len(missing), self.batch_size):
-                chunk = missing[start : start + self.batch_size]
-                self._store(chunk, self._run_teacher(chunk))
-                bar.update(len(chunk))
+            fingerprint = fingerprint_pipeline(self.teacher, self.teacher_component)
+            self._raw = TeacherCache(directory, fingerprint=fingerprint, space=f"potentials:{teacher_pipe.kd_kind}",
+                                     temperature=1.0, mode="raw")
+            self._targets = TeacherCache(directory, fingerprint=fingerprint, space=target_space,
+                                         temperature=self.temperature, mode=mode)
+        else:
+            self._raw, self._targets = _MemoryStore(), _MemoryStore()
+        self._mode = mode
+        words = list(dict.fromkeys(_words(eg.predicted) for eg in get_examples()))
+        self._targets_for(words, progress=True)
 
     # -- update ---------------------------------------------------------------------------------
     def update(self, examples: Iterable[Example], *, drop: float = 0.0, sgd=None,
@@ -153,19 +151,10 @@ class StructuralKD(Pipe):
         weight = next(self._weights)
         student = self._student(self.nlp)
         _check_labels(self._teacher_pipe(), student)
-        words = [tuple(t.text for t in eg.predicted) for eg in examples]
-        arrays = self._lookup(words)
-        missing = [w for w, a in zip(words, arrays) if a is None]
-        if missing:
-            computed = dict(zip(missing, self._run_teacher(missing)))
-            self._store(list(computed), list(computed.values()))
-            arrays = [a if a is not None else computed[w] for w, a in zip(words, arrays)]
-        potentials = self._potentials(arrays, student)
-        targets = make_targets(potentials, student.kd_kind, self.objective, temperature=self.temperature,
-                               mode=resolve_temperature_mode(self.temperature_mode, student.kd_kind))
+        items = self._targets_for([_words(eg.predicted) for eg in examples])
         unlabeled = torch.tensor([bool(eg.reference.user_data.get("skd_unlabeled")) for eg in examples])
         student.set_kd_batch(KDBatch(
-            examples=[id(eg) for eg in examples], targets=targets, objective=self.objective,
+            examples=[id(eg) for eg in examples], targets=KDTargets.stack(items), objective=self.objective,
             loss=get_objective(self.objective, student.kd_kind), weight=float(weight),
             temperature=self.temperature, unlabeled=unlabeled,
         ))
@@ -173,6 +162,35 @@ class StructuralKD(Pipe):
         return losses
 
     # -- teacher and cache ----------------------------------------------------------------------
+    def _targets_for(self, batch: Sequence[tuple], progress: bool = False) -> List[KDTargets]:
+        """Targets (B = 1 items) for each sentence: cached ones are read; the rest are made from
+        cached potentials, running the teacher only for sentences it has never seen."""
+        found = self._targets.get_many(batch)
+        missing = list(dict.fromkeys(w for w, hit in zip(batch, found) if hit is None))
+        made: Dict[tuple, Dict[str, numpy.ndarray]] = {}
+        if missing:
+            potentials = dict(zip(missing, self._raw.get_many(missing)))
+            unseen = {w for w in missing if potentials[w] is None}
+            student = self._student(self.nlp)
+            with tqdm(total=len(missing), desc=f"[{self.name}] teacher targets", unit="sent",
+                      disable=None if progress else True) as bar:
+                for start in range(0, len(missing), self.batch_size):
+                    chunk = missing[start : start + self.batch_size]
+                    todo = [w for w in chunk if w in unseen]
+                    if todo:
+                        emissions = self._run_teacher(todo)
+                        self._raw.put_many(todo, [{"emissions": e} for e in emissions])
+                        potentials.update({w: {"emissions": e} for w, e in zip(todo, emissions)})
+                    targets = make_targets(self._potentials([potentials[w]["emissions"] for w in chunk], student),
+                                           student.kd_kind, self.objective, temperature=self.temperature,
+                                           mode=self._mode)
+                    arrays = [item.to_arrays() for item in targets.split()]
+                    self._targets.put_many(chunk, arrays)
+                    made.update(zip(chunk, arrays))
+                    bar.update(len(chunk))
+        return [KDTargets.from_arrays(hit if hit is not None else made[w], temperature=self.temperature,
+                                      mode=self._mode) for w, hit in zip(batch, found)]
+
     def _run_teacher(self, batch: Sequence[tuple]) -> List[numpy.ndarray]:
         """Teacher emissions (CRF) or logits (MaxEnt) per sentence, [n, L] float32."""
         docs = [Doc(self.teacher.vocab, words=list(words)) for words in batch]
@@ -185,19 +203,8 @@ class StructuralKD(Pipe):
         emissions = scores.emissions.float().cpu().numpy()
         return [emissions[b, : len(words)].copy() for b, words in enumerate(batch)]
 
-    def _lookup(self, batch: Sequence[tuple]) -> List[Optional[numpy.ndarray]]:
-        if self._cache is None:
-            return [self._memory.get(words) for words in batch]
-        return [None if hit is None else hit["emissions"] for hit in self._cache.get_many(batch)]
-
-    def _store(self, batch: Sequence[tuple], arrays: Sequence[numpy.ndarray]) -> None:
-        if self._cache is None:
-            self._memory.update(zip(batch, arrays))
-        else:
-            self._cache.put_many(batch, [{"emissions": a} for a in arrays])
-
     def _potentials(self, arrays: Sequence[numpy.ndarray], student: SequenceTagger) -> TeacherPotentials:
-        """Pad cached per-sentence emissions into a batch with the live teacher's CRF scores."""
+        """Pad per-sentence emissions into a batch with the live teacher's CRF scores."""
         teacher_pipe = self._teacher_pipe()
         device = student_device(student)
         lengths = torch.tensor([len(a) for a in arrays], dtype=torch.long, device=device)
@@ -272,3 +279,20 @@ def _as_schedule(kd_weight: KDWeight) -> Iterator[float]:
 def _constant(value: float) -> Iterator[float]:
     while True:
         yield value
+
+
+def _words(doc: Doc) -> tuple:
+    return tuple(token.text for token in doc)
+
+
+class _MemoryStore:
+    """The cache's get_many/put_many in memory, for `cache = false` (one run, no disk)."""
+
+    def __init__(self):
+        self._data: Dict[tuple, Dict[str, numpy.ndarray]] = {}
+
+    def get_many(self, batch: Sequence[tuple]) -> List[Optional[Dict[str, numpy.ndarray]]]:
+        return [self._data.get(tuple(words)) for words in batch]
+
+    def put_many(self, batch: Sequence[tuple], arrays: Sequence[Dict[str, numpy.ndarray]]) -> None:
+        self._data.update(zip(map(tuple, batch), arrays))

@@ -208,7 +208,7 @@ class SequenceTagger(TrainablePipe):
         """[B, N, L] bool: the gold tag where known, every tag where the token is unannotated
         or misaligned (the loss then marginalises over it)."""
         B, N, L = shape
-        allowed = torch.ones(B, N, L, dtype=torch.bool)
+        ids = torch.full((B, N), -1, dtype=torch.long)
         index = {tag: i for i, tag in enumerate(self.tags)}
         scheme = self.cfg["scheme"]
         for b, eg in enumerate(examples):
@@ -216,13 +216,12 @@ class SequenceTagger(TrainablePipe):
             if not biluo:
                 continue
             known = [t is not None and t != "-" for t in biluo]
-            filled = [t if k else "O" for t, k in zip(biluo, known)]
-            spans = tags_to_spans(filled, "BILUO")
-            for i, (tag, k) in enumerate(zip(spans_to_tags(spans, len(filled), scheme), known)):
-                if k and tag in index:  # unknown labels (not in the component) stay open
-                    allowed[b, i] = False
-                    allowed[b, i, index[tag]] = True
-        return allowed.to(device)
+            spans = tags_to_spans([t if k else "O" for t, k in zip(biluo, known)], "BILUO")
+            # unknown labels (not in the component) and unannotated tokens stay open (-1)
+            row = [index.get(tag, -1) if k else -1
+                   for tag, k in zip(spans_to_tags(spans, len(biluo), scheme), known)]
+            ids[b, : len(row)] = torch.tensor(row, dtype=torch.long)
+        return self._one_hot(ids.to(device), shape)
 
     # -- subclass hooks -------------------------------------------------------------------------
     def _log_likelihood(self, scores: TaggerScores, allowed: torch.Tensor) -> torch.Tensor:

@@ -154,13 +154,16 @@ class LinearChainCRF:
 
     @cached_property
     def pair_marginals(self) -> torch.Tensor:
-        """P(y_{i-1} = a, y_i = b) [B, N-1, L(a), L(b)] at index i-1; zero past each length."""
+        """P(y_{i-1} = a, y_i = b) [B, N-1, L(a), L(b)] at index i-1; zero past each length.
+        Asked for first, it also fills `marginals` from the same backward pass."""
         B, N, L = self.emissions.shape
         if N < 2:
             return self.emissions.new_zeros(B, max(N - 1, 0), L, L)
         with torch.enable_grad():
             log_z, probes = self._forward(with_pairs=True)
-        return self._probe_gradient(log_z, probes[1])
+            unary, pairs = torch.autograd.grad(log_z.sum(), probes, create_graph=self._differentiable())
+        self.__dict__.setdefault("marginals", unary)  # the same pass gives the unary marginals
+        return pairs
 
     @property
     def start_marginals(self) -> torch.Tensor:

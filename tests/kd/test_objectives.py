@@ -411,3 +411,46 @@ def test_kd_imports_no_spacy_or_thinc():
             "bad = [m for m in ('spacy', 'thinc') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("T", [1.0, 2.0])
+@pytest.mark.parametrize("masked", [False, True])
+def test_structural_loss_from_pair_counts_equals_full_pairs(T, masked):
+    """Expected transition counts [B, L, L] give exactly the loss and gradients of the full
+    [B, N-1, L, L] pair marginals (the student's transitions do not depend on the position)."""
+    from spacy_skd.kd.targets import KDTargets, crf_targets
+    from spacy_skd.structs.chain import TransitionMask
+
+    g = torch.Generator().manual_seed(7)
+    B, N, L = 3, 5, 4
+    te, ta = torch.randn(B, N, L, generator=g, dtype=torch.float64), torch.randn(L, L, generator=g, dtype=torch.float64)
+    lengths = torch.tensor([5, 1, 3])
+    mask = None
+    if masked:
+        allowed = torch.rand(L, L, generator=g) < 0.8
+        allowed[:, 0] = True
+        mask = TransitionMask(torch.ones(L, dtype=torch.bool), allowed, torch.ones(L, dtype=torch.bool))
+    full = crf_targets(te, ta, lengths, mask=mask, temperature=T, dtype=torch.float64)
+    compact = crf_targets(te, ta, lengths, mask=mask, temperature=T, counts=True, dtype=torch.float64)
+    assert compact.pairs is None and torch.allclose(compact.pair_counts, full.pairs.sum(1))
+    losses, grads = [], []
+    for targets in (full, compact):
+        se = torch.randn(B, N, L, generator=torch.Generator().manual_seed(1), dtype=torch.float64).requires_grad_()
+        sa = torch.randn(L, L, generator=torch.Generator().manual_seed(2), dtype=torch.float64).requires_grad_()
+        loss = structural_crf_loss(se, sa, lengths, None, None, mask, targets, temperature=T)
+        losses.append(loss)
+        grads.append(torch.autograd.grad(loss.sum(), (se, sa)))
+    assert torch.allclose(losses[0], losses[1])
+    assert all(torch.allclose(a, b) for a, b in zip(*grads))
+    # per-sentence items round-trip through split/stack (the cache stores one item per sentence)
+    again = KDTargets.stack(compact.split())
+    assert torch.allclose(again.pair_counts, compact.pair_counts) and torch.allclose(again.unary, compact.unary)
+
+
+def test_pair_counts_not_used_for_local_temperature():
+    """Locally tempered pairs are not marginals of one distribution: they are kept whole."""
+    from spacy_skd.kd.targets import crf_targets
+
+    te, ta = torch.randn(2, 4, 3, dtype=torch.float64), torch.randn(3, 3, dtype=torch.float64)
+    local = crf_targets(te, ta, torch.tensor([4, 2]), temperature=3.0, mode="local", counts=True)
+    assert local.pairs is not None and local.pair_counts is None
