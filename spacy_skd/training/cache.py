@@ -333,11 +333,12 @@ def fingerprint_pipeline(nlp: "Language", component: str) -> str:
     """A stable SHA-256 hex digest identifying a teacher; it changes when any weight changes.
 
     Hashed: the spacy_skd version, the component's name and config section (keys sorted), the
-    pipeline's component names, the bytes of every component (so the tok2vec or transformer
-    it listens to counts) and of the tokenizer, and the static vectors. Left out: the vocab's
-    strings (they grow as text is processed), meta.json and the rest of the config (paths and
-    training settings differ between runs that share a teacher). Cost: one serialization of
-    the pipeline.
+    pipeline's component names, every component's weights (so the tok2vec or transformer it
+    listens to counts) and `cfg` (labels), the tokenizer and the static vectors. Weights are
+    hashed as arrays (thinc params, torch state dicts by name), not as serialized bytes:
+    spacy-transformers serializes the same weights to different bytes on every load. Left
+    out: the vocab's strings (they grow as text is processed), meta.json and the rest of the
+    config (paths and training settings differ between runs that share a teacher).
 
     nlp (Language): the teacher pipeline.
     component (str): name of the teacher component in `nlp`.
@@ -353,9 +354,32 @@ def fingerprint_pipeline(nlp: "Language", component: str) -> str:
         "components": nlp.component_names,
     }
     digest = hashlib.sha256(json.dumps(header, sort_keys=True, default=str).encode("utf8"))
-    digest.update(nlp.to_bytes(exclude=["vocab", "meta.json", "config.cfg"]))
+    for name, proc in nlp.components:
+        digest.update(name.encode("utf8"))
+        digest.update(json.dumps(getattr(proc, "cfg", None), sort_keys=True, default=str).encode("utf8"))
+        model = getattr(proc, "model", None)
+        if model is not None and hasattr(model, "walk"):
+            _hash_weights(digest, model)
+    digest.update(nlp.tokenizer.to_bytes(exclude=["vocab"]))
     digest.update(nlp.vocab.vectors.to_bytes(exclude=["strings"]))
     return digest.hexdigest()
+
+
+def _hash_weights(digest, model) -> None:
+    """Feed every weight of a thinc model (and of the torch modules it wraps) to `digest`."""
+    for i, node in enumerate(model.walk()):
+        for param in sorted(node.param_names):
+            if node.has_param(param):
+                digest.update(f"{i}:{node.name}:{param}".encode("utf8"))
+                digest.update(np.ascontiguousarray(node.ops.to_numpy(node.get_param(param))).tobytes())
+        for shim in node.shims:
+            module = getattr(shim, "_model", None)
+            if hasattr(module, "state_dict"):  # torch (PyTorchShim, spacy-transformers' shim)
+                for key, tensor in sorted(module.state_dict().items()):
+                    digest.update(f"{i}:{key}".encode("utf8"))
+                    digest.update(tensor.detach().cpu().float().contiguous().numpy().tobytes())
+            else:
+                digest.update(shim.to_bytes())
 
 
 class _Corrupt(Exception):
