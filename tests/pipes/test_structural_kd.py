@@ -219,3 +219,38 @@ def test_kd_local_temperature_crf_student_warns_and_trains(teachers, tmp_path):
     for _ in range(5):
         losses = nlp.update(examples, sgd=optimizer)
     assert 0 <= losses["ner"] < float("inf")
+
+
+def test_packaged_student_needs_no_teacher_and_no_transformers(teachers, tmp_path, monkeypatch):
+    """`spacy package` of a distilled student gives en_skd_student: it loads with the teacher
+    gone, its kd component runs no KD code, and its requirements name spacy-skd but not
+    spacy-transformers (the student does not use it)."""
+    import json
+    import shutil
+
+    from spacy.cli.package import package
+
+    from spacy_skd.pipes.structural_kd import StructuralKD
+
+    teacher = tmp_path / "teacher"
+    shutil.copytree(teachers["crf"], teacher)
+    nlp = student_nlp("skd_crf_tagger", teacher, cache_dir=tmp_path / "cache")
+    examples = examples_for(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(20):
+        nlp.update(examples, sgd=optimizer)
+    nlp.to_disk(tmp_path / "student")
+    expected = [(e.text, e.label_) for e in nlp(TEXTS[0][0]).ents]
+    (tmp_path / "packages").mkdir()
+    package(tmp_path / "student", tmp_path / "packages", name="skd_student", version="0.0.1",
+            create_sdist=False, force=True, silent=True)
+    root = tmp_path / "packages" / "en_skd_student-0.0.1"
+    meta = json.loads((root / "meta.json").read_text())
+    assert meta["name"] == "skd_student" and meta["lang"] == "en"
+    requirements = " ".join(meta["requirements"])
+    assert "spacy-skd" in requirements and "spacy-transformers" not in requirements
+    shutil.rmtree(teacher)  # production: no teacher anywhere
+    monkeypatch.setattr(StructuralKD, "update", lambda *a, **k: pytest.fail("KD code ran at inference"))
+    loaded = spacy.load(root / "en_skd_student" / "en_skd_student-0.0.1")
+    assert [(e.text, e.label_) for e in loaded(TEXTS[0][0]).ents] == expected
+    assert list(loaded.pipe([TEXTS[1][0]]))[0].ents is not None
