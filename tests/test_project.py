@@ -71,7 +71,7 @@ def test_project_validates_with_weasel(raw_config, config):
 
 def test_no_unresolved_or_absolute_paths(config):
     text = PROJECT_FILE.read_text(encoding="utf8")
-    assert "/work/" not in text
+    assert str(PROJECT_FILE.parent.parent) not in text  # this checkout's location, e.g. a home dir
     for cmd in config["commands"]:
         for line in [*cmd["script"], *cmd.get("deps", []), *cmd.get("outputs", [])]:
             assert "${" not in line, line
