@@ -2,9 +2,14 @@
 datasets in ../shared/data are marked `data` and skip cleanly when that folder is absent."""
 import os
 from pathlib import Path
+from typing import Callable, List, Sequence, Tuple
 
 import pytest
+import spacy
 from hypothesis import settings
+from spacy.language import Language
+from spacy.tokens import Span
+from spacy.training import Example
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -27,3 +32,26 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared datasets not found at {SHARED_DATA} (set SKD_DATA_DIR)")
     return SHARED_DATA
+
+
+def examples_from(nlp: Language, data: Sequence[Tuple[str, List[Tuple[int, int, str]]]]) -> List[Example]:
+    """Examples from (text, [(start, end, label), ...]) pairs, entity offsets in tokens."""
+    examples = []
+    for text, ents in data:
+        ref = nlp.make_doc(text)
+        ref.ents = [Span(ref, start, end, label=label) for start, end, label in ents]
+        examples.append(Example(nlp.make_doc(text), ref))
+    return examples
+
+
+def train_tagger(factory: str, make_examples: Callable[[Language], List[Example]], path: Path,
+                 steps: int, **cfg) -> Path:
+    """Train a tiny skd tagger (a KD teacher in tests) on `make_examples(nlp)`; save it to `path`."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe(factory, name="ner", config=cfg)
+    examples = make_examples(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(steps):
+        nlp.update(examples, sgd=optimizer)
+    nlp.to_disk(path)
+    return path

@@ -14,7 +14,7 @@ from spacy.util import load_config, load_model_from_config, registry
 from spacy_skd.training.cache import fingerprint_pipeline
 from spacy_skd.training.readers import create_conll_ner_reader, create_raw_text_reader
 
-from .conftest import FIXTURES, REPO_ROOT
+from .conftest import FIXTURES, REPO_ROOT, train_tagger
 
 CONFIGS = sorted((REPO_ROOT / "configs").glob("*.cfg"))
 TRAIN = FIXTURES / "conll2003_sample.conll"
@@ -61,21 +61,11 @@ def test_config_parses_and_resolves(path):
 # --- KD students ----------------------------------------------------------------------------
 
 
-def train_teacher(factory: str, path: Path, steps: int = 5) -> Path:
-    nlp = spacy.blank("en")
-    nlp.add_pipe(factory, name="ner")
-    examples = list(create_conll_ner_reader(TRAIN)(nlp))
-    optimizer = nlp.initialize(lambda: examples)
-    for _ in range(steps):
-        nlp.update(examples, sgd=optimizer)
-    nlp.to_disk(path)
-    return path
-
-
 @pytest.fixture(scope="module")
 def teachers(tmp_path_factory):
     root = tmp_path_factory.mktemp("teachers")
-    return {kind: train_teacher(f"skd_{kind}_tagger", root / kind) for kind in ("crf", "maxent")}
+    fixture = lambda nlp: list(create_conll_ner_reader(TRAIN)(nlp))  # noqa: E731
+    return {kind: train_tagger(f"skd_{kind}_tagger", fixture, root / kind, steps=5) for kind in ("crf", "maxent")}
 
 
 def cached_sentences(cache_dir: Path) -> int:

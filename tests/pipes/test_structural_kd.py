@@ -2,11 +2,11 @@
 import pytest
 import spacy
 import torch
-from spacy.tokens import Span
 from spacy.training import Example
 
 from spacy_skd.kd.objectives import token_kl_loss
 from spacy_skd.kd.targets import maxent_targets
+from tests.conftest import examples_from, train_tagger
 
 TEXTS = [
     ("John Smith lives in New York City .", [(0, 2, "PER"), (4, 7, "LOC")]),
@@ -18,31 +18,15 @@ UNLABELED = ["Anna visited Berlin .", "Google hired Peter ."]
 
 
 def examples_for(nlp, data=TEXTS):
-    out = []
-    for text, ents in data:
-        ref = nlp.make_doc(text)
-        ref.ents = [Span(ref, s, e, label=label) for s, e, label in ents]
-        out.append(Example(nlp.make_doc(text), ref))
-    return out
-
-
-def train_teacher(factory, path, steps=50, **cfg):
-    nlp = spacy.blank("en")
-    nlp.add_pipe(factory, name="ner", config=cfg)
-    examples = examples_for(nlp)
-    optimizer = nlp.initialize(lambda: examples)
-    for _ in range(steps):
-        nlp.update(examples, sgd=optimizer)
-    nlp.to_disk(path)
-    return path
+    return examples_from(nlp, data)
 
 
 @pytest.fixture(scope="module")
 def teachers(tmp_path_factory):
     root = tmp_path_factory.mktemp("teachers")
     return {
-        "crf": train_teacher("skd_crf_tagger", root / "crf"),
-        "maxent": train_teacher("skd_maxent_tagger", root / "maxent"),
+        "crf": train_tagger("skd_crf_tagger", examples_for, root / "crf", steps=50),
+        "maxent": train_tagger("skd_maxent_tagger", examples_for, root / "maxent", steps=50),
     }
 
 

@@ -2,13 +2,14 @@
 import pytest
 import spacy
 import torch
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import registry
 
 from spacy_skd.pipes.crf_tagger import CRFTagger
 from spacy_skd.structs.tag_schemes import is_valid
 from spacy_skd.training.readers import create_conll_ner_reader
+from tests.conftest import examples_from
 
 TAGGERS = ["skd_crf_tagger", "skd_maxent_tagger"]
 TRAIN_DATA = [
@@ -20,12 +21,7 @@ TRAIN_DATA = [
 
 
 def make_examples(nlp, data=TRAIN_DATA):
-    examples = []
-    for text, ents in data:
-        ref = nlp.make_doc(text)
-        ref.ents = [Span(ref, s, e, label=label) for s, e, label in ents]
-        examples.append(Example(nlp.make_doc(text), ref))
-    return examples
+    return examples_from(nlp, data)
 
 
 def ents_of(doc):
