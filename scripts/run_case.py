@@ -30,6 +30,7 @@ TRANSFORMERS_OFFLINE=1 (transformer teachers load from local paths only) and SKD
 to the teacher-output cache.
 """
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -44,19 +45,20 @@ from offline import OFFLINE_ENV  # noqa: E402
 NULL = "null"
 
 
-def checksum(path: Path, _memo: Dict[Path, str] = {}) -> str:
+def checksum(path: Path) -> str:
     """MD5 of a file, or of all files of a folder in sorted order (as weasel computes it)."""
-    path = Path(path)
-    key = path.resolve()
-    if key not in _memo:
-        digest = hashlib.md5()
-        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-        for loc in files:
-            with open(loc, "rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(chunk)
-        _memo[key] = digest.hexdigest()
-    return _memo[key]
+    return _checksum(Path(path).resolve())
+
+
+@functools.lru_cache(maxsize=None)
+def _checksum(path: Path) -> str:
+    digest = hashlib.md5()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for loc in files:
+        with open(loc, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
 
 
 def fingerprint(command: Sequence[str], inputs: Sequence[Optional[str]]) -> Dict:
