@@ -1,6 +1,6 @@
 """What the distillation component hands a student for one batch."""
 from dataclasses import dataclass
-from typing import Callable, List, Optional
+from typing import List
 
 import torch
 
@@ -14,7 +14,6 @@ class KDBatch:
     examples (List[int]): id() of each Example, so a student can check it got its own batch.
     targets (KDTargets): teacher targets padded to the batch, including Top-1 pseudo-labels.
     objective (str): structural | posterior | token | top1 | none.
-    loss (Callable | None): the objective's per-sentence loss (None for top1/none).
     weight (float): lambda in (1 - lambda) * gold + lambda * KD.
     temperature (float): T; the loss functions include the T^2 factor.
     unlabeled (BoolTensor): [B] examples whose gold is the teacher's Top-1 (no human labels).
@@ -23,7 +22,6 @@ class KDBatch:
     examples: List[int]
     targets: KDTargets
     objective: str
-    loss: Optional[Callable]
     weight: float
     temperature: float
     unlabeled: torch.Tensor

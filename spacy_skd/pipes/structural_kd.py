@@ -30,7 +30,6 @@ from tqdm import tqdm
 from ..errors import Errors, Warnings
 from ..kd.adapters import TeacherPotentials, make_targets, resolve_case, resolve_temperature_mode
 from ..kd.batch import KDBatch
-from ..kd.objectives import get_objective
 from ..kd.targets import KDTargets
 from ..training.cache import TeacherCache, fingerprint_pipeline
 from .tagger import SequenceTagger
@@ -155,7 +154,7 @@ class StructuralKD(Pipe):
         unlabeled = torch.tensor([bool(eg.reference.user_data.get("skd_unlabeled")) for eg in examples])
         student.set_kd_batch(KDBatch(
             examples=[id(eg) for eg in examples], targets=KDTargets.stack(items), objective=self.objective,
-            loss=get_objective(self.objective, student.kd_kind), weight=float(weight),
+            weight=float(weight),
             temperature=self.temperature, unlabeled=unlabeled,
         ))
         losses.setdefault(self.name, 0.0)

@@ -180,22 +180,36 @@ class SequenceTagger(TrainablePipe):
             targets = kd.targets.to(device).pad_to(scores.emissions.shape[1])
             top1 = self._one_hot(targets.top1, scores.emissions.shape)
             allowed = torch.where(kd.unlabeled.to(device)[:, None, None], top1, allowed)
-        with torch.enable_grad():
-            potentials = tuple(p.detach().requires_grad_() for p in scores.potentials)
-            live = TaggerScores(potentials[0], scores.lengths, *potentials[1:])
-            per_doc = -self._log_likelihood(live, allowed)  # [B]
-            if kd is not None and kd.objective != "none":
-                if kd.objective == "top1":
-                    kd_loss = -self._log_likelihood(live, top1)
-                else:
-                    kd_loss = self._kd_loss(live, targets, kd.loss, kd.temperature)
-                per_doc = (1.0 - kd.weight) * per_doc + kd.weight * kd_loss
-            loss = per_doc.sum() / max(len(examples), 1)
-            grads = torch.autograd.grad(loss, potentials, allow_unused=True)
-        value = float(loss.detach())
+
+        def per_doc(live: TaggerScores) -> torch.Tensor:
+            gold = -self._log_likelihood(live, allowed)  # [B]
+            if kd is None or kd.objective == "none":
+                return gold
+            return (1.0 - kd.weight) * gold + kd.weight * self._kd_term(live, targets, kd.objective, kd.temperature)
+
+        loss, grads = self._loss_and_grads(scores, per_doc, len(examples))
+        value = float(loss)
         if not (value > -1e-4) or value == float("inf"):  # NaN, -x or inf: a bug upstream, never clamp
             raise ValueError(Errors.E102.format(name=self.name, value=value))
         return value, grads
+
+    @staticmethod
+    def _loss_and_grads(scores: TaggerScores, per_doc: Callable[[TaggerScores], torch.Tensor],
+                        n_docs: int) -> Tuple[torch.Tensor, Tuple]:
+        """Sum of `per_doc(scores)` over docs / n_docs, and its gradients for `scores.potentials`
+        (computed on detached copies: the model's backprop receives them as output gradients)."""
+        with torch.enable_grad():
+            potentials = tuple(p.detach().requires_grad_() for p in scores.potentials)
+            live = TaggerScores(potentials[0], scores.lengths, *potentials[1:])
+            loss = per_doc(live).sum() / max(n_docs, 1)
+            grads = torch.autograd.grad(loss, potentials, allow_unused=True)
+        return loss.detach(), grads
+
+    def _kd_term(self, live: TaggerScores, targets, objective: str, temperature: float) -> torch.Tensor:
+        """The KD loss per doc [B]: NLL of the teacher's Top-1 for `top1`, else the objective."""
+        if objective == "top1":
+            return -self._log_likelihood(live, self._one_hot(targets.top1, live.emissions.shape))
+        return self._kd_loss(live, targets, get_objective(objective, self.kd_kind), temperature)
 
     @staticmethod
     def _one_hot(tags: torch.Tensor, shape: torch.Size) -> torch.Tensor:
@@ -288,16 +302,10 @@ class SequenceTagger(TrainablePipe):
         mode = resolve_temperature_mode(temperature_mode, self.kd_kind)
         targets = make_targets(teacher, self.kd_kind, objective, temperature=temperature, mode=mode)
         targets = targets.to(student_scores.emissions.device).pad_to(student_scores.emissions.shape[1])
-        with torch.enable_grad():
-            potentials = tuple(p.detach().requires_grad_() for p in student_scores.potentials)
-            live = TaggerScores(potentials[0], student_scores.lengths, *potentials[1:])
-            if objective == "top1":
-                per_doc = -self._log_likelihood(live, self._one_hot(targets.top1, live.emissions.shape))
-            else:
-                per_doc = self._kd_loss(live, targets, get_objective(objective, self.kd_kind), temperature)
-            loss = per_doc.sum() / max(len(per_doc), 1)
-            grads = torch.autograd.grad(loss, potentials, allow_unused=True)
-        return float(loss.detach()), grads
+        loss, grads = self._loss_and_grads(
+            student_scores, lambda live: self._kd_term(live, targets, objective, temperature),
+            len(student_scores.lengths))
+        return float(loss), grads
 
     # -- serialization --------------------------------------------------------------------------
     def _ensure_model(self) -> None:
