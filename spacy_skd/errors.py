@@ -29,6 +29,10 @@ class Warnings(metaclass=_Coded):
             "(algorithms.md 2.5), and the loss falls without end as the student fits them. Use "
             "temperature_mode 'global' for CRF students, or clamp_negative=True to clamp "
             "per-sentence losses at 0 as the reference does.")
+    W152 = ("Component '{name}': on average {mass:.2%} of the parser teacher's probability per "
+            "word falls on (head, relation) labels that student '{student}' has no label for; "
+            "KD renormalises over the labels it has. Train the student on more data (its label "
+            "vocabulary comes from the gold trees) if this share is large.")
     W151 = ("Component '{name}': temperature_mode 'local' with a CRF student (T = {T}) follows the "
             "reference implementation, whose loss is unbounded below; per-sentence KD losses are "
             "clamped at 0 as the reference does, which also zeroes their gradient. "
@@ -62,6 +66,40 @@ class Errors(metaclass=_Coded):
             "non-empty and must not be one of the scheme's reserved tags {reserved}.")
     E008 = ("Tag sequence {tags} is not valid in the {scheme} scheme at position {i}: {rule}. "
             "Fix the tags, or pass strict=False to repair them.")
+    E010 = ("MST scores of sentence {b} contain NaN. Decoding needs finite (or -inf) scores; a NaN "
+            "comes from upstream, e.g. an exploding model or log(0) * 0 in the scorer.")
+    E011 = ("Unknown dependency label encoding '{name}'. Choose one of: {options}.")
+    E012 = ("Dependency label encoding '{name}' needs one PoS tag per word: got {got} for {n} "
+            "words. Pass `pos` (gold or predicted tags), or use the 'offset' encoding.")
+    E013 = ("Cannot encode a tree with {n_heads} heads and {n_rels} relations: give one head and "
+            "one relation per word.")
+    E014 = ("Head {head} of word {word} is not in 0..{n} (0 = ROOT, words are 1-based), or is the "
+            "word itself. Heads must follow the 0 = ROOT convention: heads[i] is the head of word i+1.")
+    E015 = ("Relation {rel!r} of word {word} cannot be encoded: relations must be non-empty strings.")
+    E016 = ("PoS tag {tag!r} of word {word} cannot be used by the 'relpos' encoding: tags must be "
+            "non-empty, contain no '_' or '@' and must not be 'ROOT' (the head symbol of the root).")
+    E017 = ("LabelSpace with the 'relpos' encoding needs {what}. Pass the PoS inventory as "
+            "`pos_tags` when building it and the tag ids as `pos_ids` ([B, N+1], column 0 = ROOT) "
+            "when mapping or decoding.")
+    E020 = ("Gold head {head} of word {word} in sentence {b} (length {n}) is not a possible head: "
+            "use -1 (unknown), 0 (ROOT) or another word 1..{n}. Index 0 of `heads` is ROOT and "
+            "is ignored; words are 1-based.")
+    E021 = ("Gold relation {rel} of word {word} in sentence {b} is not one of the {n_rels} "
+            "relations: use -1 (unknown) or an index in [0, {n_rels}).")
+    E022 = ("Mean-field iterations must be an integer >= 0 (0 = first order), got {value!r}.")
+    E030 = ("SpanNER expects span scores of shape [B, N, N, R + 1] (start word, end word, class; "
+            "class 0 = no entity) with R >= 1 entity types, got {shape}.")
+    E031 = ("SpanNER got {n_gold} gold span lists for a batch of {B} sentences; pass one list of "
+            "(start, end, label) triples per sentence.")
+    E032 = ("Gold span {span} of sentence {b} does not fit: expected (start, end, label) with "
+            "0 <= start <= end < {n} (end inclusive, {n} = sentence length) and 1 <= label <= "
+            "{R} (label 0 means no entity and is implied for every other span).")
+    E033 = ("Gold span ({start}, {end}) of sentence {b} has two labels, {first} and {second}; "
+            "a span has one class in the softmax. Keep one of them.")
+    E034 = ("SpanNER max_width must be an integer >= 1 or None (no limit), got {value!r}.")
+    E035 = ("Gold span {span} of sentence {b} is {width} words wide, wider than max_width = "
+            "{max_width}: it would be left out of the loss. Raise max_width or drop the span.")
+    E036 = ("BIOES tag names need distinct, non-empty entity labels, got {labels}.")
     # --- readers (E050-E099) ---
     E050 = ("Corpus path '{path}' does not exist. Check the path in the [corpora] block or the "
             "--paths.* override.")
@@ -84,6 +122,24 @@ class Errors(metaclass=_Coded):
     E060 = ("{path}: seq.in has {n_in} lines but label has {n_label}; the intent file must be "
             "line-aligned with seq.in.")
     E061 = ("`min_length` must be >= 0 (a number of whitespace tokens), got {min_length}.")
+    E062 = ("{path}, line {line}: expected the 10 CoNLL-U columns (ID FORM LEMMA UPOS XPOS FEATS "
+            "HEAD DEPREL DEPS MISC), found {found}: {text!r}. Columns are separated by tabs; the "
+            "conllu parser also splits on runs of two or more spaces.")
+    E063 = ("{path}, line {line}: the conllu parser rejected the line ({err}): {text!r}. Fix the "
+            "line so that it follows the CoNLL-U format.")
+    E064 = ("{path}, line {line}: HEAD {head!r} of word {word} is not an integer from 0 (the "
+            "root) to {n}, the number of words in the sentence.")
+    E065 = ("{path}, line {line}: word ID {found!r} where {expected} was expected. The words of a "
+            "sentence are numbered 1, 2, 3, ... in order; only multiword-token ranges (3-4) and "
+            "empty nodes (3.1) may come in between.")
+    E066 = ("{path}, line {line}: UPOS {upos!r} of word {word} is not a Universal POS tag that "
+            "spaCy knows ({options}). Fix the tag, or write '_' to leave it unset.")
+    E067 = ("{path}, line {line}, sentence {sentence}: the HEAD column does not form a tree: "
+            "{problem}. spaCy needs each sentence to be one tree with a single root (HEAD 0); fix "
+            "the heads in the file.")
+    E068 = ("`min_length` must be >= 0 (a number of syntactic words), got {min_length}.")
+    E069 = ("Folder '{path}' holds no *.conllu or *.conllu.gz files (hidden files and subfolders "
+            "are not read). Point `path` at a CoNLL-U file or at a folder of them.")
     # --- models and components (E100-E149) ---
     E100 = ("Component '{name}' has no labels. Add labels with `add_label`, pass `labels` in "
             "[initialize.components.{name}], or train on examples that have entities.")
@@ -97,9 +153,29 @@ class Errors(metaclass=_Coded):
     E104 = ("Label '{label}' of component '{name}' is not a string or is empty.")
     E105 = ("Component '{name}' expects a model built by {expected}, but the model has no "
             "'{ref}' layer. Use the architecture named in the component's default config.")
+    E107 = ("Parser '{name}' has no relation labels. Pass `labels` in "
+            "[initialize.components.{name}], or train on examples with dependency trees (e.g. "
+            "the spacy-skd.CoNLLU.v1 reader).")
+    E108 = ("Sequence-labelling parser '{name}' found no trees in its training examples to "
+            "build its label vocabulary from. Train on examples with heads and relations (e.g. "
+            "spacy-skd.CoNLLU.v1), or pass `labels` in [initialize.components.{name}].")
+    E109 = ("Sequence-labelling parser '{name}': unknown decoder '{value}'. Choose one of: "
+            "{options}.")
     E106 = ("spacy-skd.ConcatTok2Vec.v1 needs one or more tok2vec models, "
             "got {value}. Give each encoder a [...model.tok2vec.*.<name>] block, e.g. a "
             "transformer listener and a spacy.Tok2Vec.v2.")
+    # span NER (skd_span_ner, spacy-skd.SpanNER.v1): E110-E119
+    E110 = ("Span NER component '{name}' was {action} before it was initialized: it has no "
+            "labels and no model weights yet. Call `nlp.initialize()` first, with training "
+            "examples that have entities or with `labels` in [initialize.components.{name}].")
+    E111 = ("Model output of width {got} does not match span NER component '{name}', which "
+            "scores {expected} classes (no entity, then the labels {labels}). Leave `nO = null` "
+            "in [components.{name}.model] so that it is sized from the labels.")
+    E112 = ("Teacher outputs of span NER component '{name}' for sentence {i} hold 'scores' of "
+            "shape {shape}, but this component needs [n, n, {classes}] (n words; no entity and "
+            "its labels {labels}). The cache was written for another teacher: delete the "
+            "cache directory and run again.")
+    E113 = ("spacy-skd.SpanNER.v1: `{field}` must be {expected}, got {value!r}.")
     # --- KD (E150-E199) ---
     E150 = ("KD temperature must be a finite number > 0, got {value}. Use 1 for no tempering; the "
             "reference configs use 1-7.")
@@ -165,6 +241,17 @@ class Errors(metaclass=_Coded):
     E176 = ("Teacher pipeline '{path}' does not exist. Train the teacher first, or fix "
             "[initialize.components.kd] teacher / paths.teacher.")
     E177 = ("Could not load the teacher pipeline '{path}': {err}")
+    E180 = ("A span-NER teacher's BIOES marginals map onto a student tagging in {options}, but "
+            "the student uses {scheme} (IOB1's B- tags depend on the previous chunk, so its "
+            "marginals are not position-local). Set the student's `scheme` to BIOES.")
+    E181 = ("The student has no tag '{tag}' for the span-NER teacher's labels ({scheme} scheme). "
+            "Give teacher and student the same entity labels.")
+    E182 = ("Distillation into a sequence-labelling parser with the '{encoding}' encoding is not "
+            "supported: its labels depend on PoS tags, which are not part of the teacher cache "
+            "key. Use `encoding = \"offset\"` for the student.")
+    E183 = ("The student parser '{student}' labels relations the teacher '{teacher}' does not "
+            "predict: {missing}. Train teacher and student on the same treebank (or with "
+            "the same `strip_subtypes` setting of the CoNLL-U reader).")
     E178 = ("kd_weight must lie in [0, 1], got {value}. Use a number or a schedule such as "
             "{{\"@schedules\": \"spacy-skd.teacher_annealing.v1\", \"total_steps\": 5000}}.")
     E179 = ("Component '{name}': objective 'none' has no teacher-student loss. Use structural, "
