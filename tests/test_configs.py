@@ -18,14 +18,22 @@ from .conftest import FIXTURES, REPO_ROOT, train_tagger
 
 CONFIGS = sorted((REPO_ROOT / "configs").glob("*.cfg"))
 TRAIN = FIXTURES / "conll2003_sample.conll"
+TREES = FIXTURES / "ewt_sample.conllu"
 RAW = FIXTURES / "raw_sample.txt.gz"
 # A few steps of everything; tests never run long.
 TINY = {"paths.train": str(TRAIN), "paths.dev": str(TRAIN), "training.max_steps": 4,
         "training.eval_frequency": 2}
 
 
+def fixture_for(path: Path) -> Path:
+    """The fixture in the format of the config's dev reader: CoNLL-U for parsers, else CoNLL NER."""
+    reader = load_config(path, interpolate=False)["corpora"]["dev"]["@readers"]
+    return TREES if reader == "spacy-skd.CoNLLU.v1" else TRAIN
+
+
 def overrides_for(path: Path, **extra) -> dict:
-    overrides = {"paths.train": str(TRAIN), "paths.dev": str(TRAIN)}
+    data = fixture_for(path)
+    overrides = {"paths.train": str(data), "paths.dev": str(data)}
     if path.name.startswith("teacher_"):
         overrides["paths.minilm"] = str(FIXTURES)  # only read at initialize
     return {**overrides, **extra}
@@ -115,6 +123,24 @@ def test_student_crf_kd_config_case3(teachers, tmp_path):
     assert ner.cfg["constrained"] is False
     assert ner.labels == spacy.load(teachers["maxent"]).get_pipe("ner").labels  # from the teacher
     assert cached_sentences(tmp_path / "cache") == len(list(create_raw_text_reader(RAW)(spacy.blank("en"))))
+
+
+@pytest.mark.parametrize("teacher_config", ["parser_biaffine_teacher.cfg", "parser_mfvi_teacher.cfg"])
+def test_parser_teacher_and_seqlabel_student_configs_train(teacher_config, tmp_path):
+    """Cases 1b / 2b through `spacy train`: a few steps of the shipped teacher config, then the
+    shipped sequence-labelling student config distilling from it."""
+    tiny = {"paths.train": str(TREES), "paths.dev": str(TREES), "training.max_steps": 4,
+            "training.eval_frequency": 2, "components.tok2vec.model.encode.width": 32}
+    train(REPO_ROOT / "configs" / teacher_config, tmp_path / "teacher", overrides=tiny)
+    teacher = tmp_path / "teacher" / "model-last"
+    train(REPO_ROOT / "configs" / "student_seqlabel_kd.cfg", tmp_path / "student",
+          overrides={**tiny, "paths.teacher": str(teacher), "paths.cache": str(tmp_path / "cache")})
+    nlp = spacy.load(tmp_path / "student" / "model-last")
+    assert nlp.pipe_names == ["kd", "tok2vec", "parser"]
+    doc = nlp("The cat sat on the mat .")
+    assert sum(token.head.i == token.i for token in doc) == 1  # one tree, one root
+    expected = "mfvi" if "mfvi" in teacher_config else "biaffine"
+    assert spacy.load(teacher).get_pipe("parser").kd_kind == expected
 
 
 # --- MiniLM teachers, with a tiny random BERT in its place -----------------------------------

@@ -22,7 +22,7 @@ from .conftest import FIXTURES, REPO_ROOT
 
 PROJECT_FILE = REPO_ROOT / "project.yml"
 SCRIPTS = REPO_ROOT / "scripts"
-CASE_WORKFLOWS = {"case1a", "case2a", "case3", "demo"}
+CASE_WORKFLOWS = {"case1a", "case2a", "case3", "case1b", "case2b", "case4", "demo"}
 
 
 def _load_script(name: str) -> types.ModuleType:

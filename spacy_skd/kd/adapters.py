@@ -2,26 +2,31 @@
 
 The case is chosen from the pair of structure kinds, never written by the user:
 
-    teacher  student  objective "structural" means
-    crf      crf      case 1a: pair + start/end marginals, student loss log Z_s - <mu_t, theta_s>
-    crf      maxent   case 2a: unary marginals, per-token KL
-    maxent   crf      case 3:  products of the teacher's unaries (no [N, L, L] tensor)
-    maxent   maxent   token-level KD (the teacher's softmax)
+    teacher   student   objective "structural" means
+    crf       crf       case 1a: pair + start/end marginals, student loss log Z_s - <mu_t, theta_s>
+    crf       maxent    case 2a: unary marginals, per-token KL
+    maxent    crf       case 3:  products of the teacher's unaries (no [N, L, L] tensor)
+    maxent    maxent    token-level KD (the teacher's softmax)
+    biaffine  seqlabel  case 1b: P(h) P(r | h) in the student's joint label space (parser_targets)
+    mfvi      seqlabel  case 2b: the same with MFVI's approximate arc marginals
+    span      maxent    case 4:  BIOES marginals of the span dynamic program (span_targets)
 
 Teacher outputs arrive as *potentials* (a CRF's emissions plus its transition scores, or a
 MaxEnt tagger's logits). Targets at any temperature, in either temperature mode, are derived
 from them exactly, so one cached teacher pass serves every objective and temperature.
 """
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 
 from ..errors import Errors
 from ..structs.chain import LinearChainCRF, TransitionMask
+from .parser_targets import ParserPotentials, parser_targets
+from .span_targets import SpanPotentials, span_targets
 from .targets import KDTargets, crf_targets, maxent_targets
 
-KINDS = ("crf", "maxent")
+KINDS = ("crf", "maxent")  # tagger structures; parser and span teachers are in _CASES below
 OBJECTIVES = ("structural", "posterior", "token", "top1", "none")
 TEMPERATURE_MODES = ("auto", "local", "global")
 
@@ -31,6 +36,9 @@ _CASES = {
     ("crf", "maxent"): {"structural": "2a", "posterior": "2a", "token": "token", "top1": "top1", "none": "none"},
     ("maxent", "crf"): {"structural": "3", "top1": "top1", "none": "none"},
     ("maxent", "maxent"): {"structural": "token", "token": "token", "top1": "top1", "none": "none"},
+    ("biaffine", "seqlabel"): {"structural": "1b", "top1": "top1", "none": "none"},
+    ("mfvi", "seqlabel"): {"structural": "2b", "top1": "top1", "none": "none"},
+    ("span", "maxent"): {"structural": "4", "top1": "top1", "none": "none"},
 }
 
 
@@ -78,7 +86,8 @@ def resolve_case(teacher: str, student: str, objective: str) -> str:
 
 def resolve_temperature_mode(mode: str, student: str) -> str:
     """auto = global for CRF students (local tempering makes their loss unbounded below,
-    algorithms.md 2.5) and local for MaxEnt students (paper parity; each slot is independent)."""
+    algorithms.md 2.5) and local for MaxEnt and sequence-labelling students (paper parity; each
+    slot is independent)."""
     if mode not in TEMPERATURE_MODES:
         raise ValueError(Errors.E167.format(value=mode, options=", ".join(TEMPERATURE_MODES)))
     if mode == "auto":
@@ -86,11 +95,27 @@ def resolve_temperature_mode(mode: str, student: str) -> str:
     return mode
 
 
-def make_targets(teacher: TeacherPotentials, student: str, objective: str, *, temperature: float,
-                 mode: str) -> KDTargets:
+def make_targets(teacher, student: str, objective: str, *, temperature: float, mode: str,
+                 space=None, scheme: Optional[str] = None,
+                 report_lost: Optional[Callable[[torch.Tensor, torch.Tensor], None]] = None) -> KDTargets:
     """Teacher targets in the student's substructure space at temperature T, with the
-    teacher's Top-1 sequence (under the mask, when there is one) as pseudo-labels."""
+    teacher's Top-1 structure (under the mask, when there is one) as pseudo-labels.
+
+    teacher (TeacherPotentials | ParserPotentials | SpanPotentials): a padded teacher batch.
+    space: the student's label space where the teacher's structure differs from the student's:
+        a `LabelSpace` for a sequence-labelling parser, the tag list for a span teacher.
+    scheme (Optional[str]): the student's tag scheme (span teacher only).
+    report_lost (Optional[Callable]): called with (lost mass [B, N], lengths [B]) for parser
+        teachers: the teacher mass the student's label vocabulary cannot represent.
+    """
     case = resolve_case(teacher.kind, student, objective)
+    if isinstance(teacher, ParserPotentials):
+        targets, lost = parser_targets(teacher, space, temperature=temperature, mode=mode)
+        if report_lost is not None:
+            report_lost(lost, teacher.lengths)
+        return targets
+    if isinstance(teacher, SpanPotentials):
+        return span_targets(teacher, space, scheme, temperature=temperature, mode=mode)
     if teacher.kind == "crf" and case != "token":
         # case 1a keeps only expected transition counts of the pairs: exact for a CRF student
         return crf_targets(teacher.emissions, teacher.transitions, teacher.lengths, teacher.start, teacher.end,

@@ -6,13 +6,15 @@ torch structure (`structs.chain.LinearChainCRF`); the pipe hands gradients for a
 (emissions and, for a CRF, transitions/start/end) back through the wrapper in one backward.
 """
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2, chain, torch2xp, xp2torch
+from thinc.api import Model, chain
 from thinc.types import Floats2d
+
+from ._torch_head import torch_head
 
 
 @dataclass
@@ -79,13 +81,10 @@ def build_maxent_tagger(tok2vec: Model[List[Doc], List[Floats2d]], nO: Optional[
 
 
 def _build_tagger(tok2vec: Model, nO: Optional[int], crf: bool, name: str) -> Model:
-    head = Model(
-        f"{name}_head",
-        _head_forward,
-        init=_head_init,
-        dims={"nI": None, "nO": nO},
-        attrs={"crf": crf},
-    )
+    def build_module(head: Model) -> TaggerHead:
+        return TaggerHead(head.get_dim("nI"), head.get_dim("nO"), crf=crf)
+
+    head = torch_head(f"{name}_head", build_module, _make_scores, nO=nO, attrs={"crf": crf})
     model = chain(tok2vec, head)
     model.set_ref("tok2vec", tok2vec)
     model.set_ref("head", head)
@@ -93,49 +92,5 @@ def _build_tagger(tok2vec: Model, nO: Optional[int], crf: bool, name: str) -> Mo
     return model
 
 
-def _head_init(model: Model, X: Optional[List[Floats2d]] = None, Y=None) -> None:
-    """Build the torch module once both widths are known: nI from sample vectors or the
-    tok2vec's declared width, nO from the component's tag inventory. Called again on load
-    (before the weights are read), so it only builds once."""
-    if model.layers:
-        return
-    if X:
-        model.set_dim("nI", int(X[0].shape[1]), force=True)
-    if not model.has_dim("nI"):
-        raise ValueError(f"Cannot infer the input width of layer '{model.name}': pass sample data to initialize.")
-    module = TaggerHead(model.get_dim("nI"), model.get_dim("nO"), crf=model.attrs["crf"])
-    model._layers.append(PyTorchWrapper_v2(module, convert_inputs=_pad_inputs, convert_outputs=_scores_outputs))
-
-
-def _head_forward(model: Model, X: List[Floats2d], is_train: bool) -> Tuple[TaggerScores, Callable]:
-    return model.layers[0](X, is_train)
-
-
-def _pad_inputs(model: Model, X: List[Floats2d], is_train: bool) -> Tuple[ArgsKwargs, Callable]:
-    """List of [n_i, nI] arrays -> one zero-padded torch tensor [B, N, nI]."""
-    lengths = [len(x) for x in X]
-    width = X[0].shape[1] if X else 0
-    if max(lengths, default=0) == 0:
-        padded = model.ops.alloc3f(len(X), 0, width)
-    else:
-        padded = model.ops.pad(X)  # [B, N, nI]
-    Xtorch = xp2torch(padded, requires_grad=is_train, device=model.shims[0].device)
-
-    def backprop(dX: ArgsKwargs) -> List[Floats2d]:
-        d_padded = torch2xp(dX.args[0])
-        return [d_padded[i, :n] for i, n in enumerate(lengths)]
-
-    return ArgsKwargs(args=(Xtorch,), kwargs={}), backprop
-
-
-def _scores_outputs(model: Model, X_Ytorch, is_train: bool) -> Tuple[TaggerScores, Callable]:
-    X, Ytorch = X_Ytorch
-    emissions = Ytorch[0]
-    lengths = torch.tensor([len(x) for x in X], dtype=torch.long, device=emissions.device)
-    scores = TaggerScores(emissions.detach(), lengths, *(t.detach() for t in Ytorch[1:]))
-
-    def backprop(d_potentials: Tuple[Optional[torch.Tensor], ...]) -> ArgsKwargs:
-        pairs = [(y, d) for y, d in zip(Ytorch, d_potentials) if d is not None]
-        return ArgsKwargs(args=(tuple(y for y, _ in pairs),), kwargs={"grad_tensors": tuple(d for _, d in pairs)})
-
-    return scores, backprop
+def _make_scores(lengths: torch.Tensor, outputs: Tuple[torch.Tensor, ...]) -> TaggerScores:
+    return TaggerScores(outputs[0], lengths, *outputs[1:])

@@ -13,6 +13,7 @@ The on-disk cache has two levels, both keyed by the teacher's fingerprint and th
   expected transition counts, start/end, Top-1), derived from the potentials without the
   teacher and reused in every epoch and run with the same settings.
 """
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -28,13 +29,17 @@ from spacy.training import Example, validate_examples
 from tqdm import tqdm
 
 from ..errors import Errors, Warnings
-from ..kd.adapters import TeacherPotentials, make_targets, resolve_case, resolve_temperature_mode
+from ..kd.adapters import make_targets, resolve_case, resolve_temperature_mode
 from ..kd.batch import KDBatch
 from ..kd.targets import KDTargets
 from ..training.cache import TeacherCache, fingerprint_pipeline
 from .tagger import SequenceTagger
 
 KDWeight = Union[float, Iterable[float]]
+PARSER_KINDS = ("biaffine", "mfvi")
+# share of the teacher's mass outside a parser student's label vocabulary worth a warning
+LOST_MASS_WARN = 0.01
+logger = logging.getLogger(__name__)
 
 
 @Language.factory(
@@ -89,6 +94,9 @@ class StructuralKD(Pipe):
         self.teacher: Optional[Language] = None
         self._raw = self._targets = None  # TeacherCache or _MemoryStore, set at initialize
         self._mode = "global"
+        self._store_targets = True
+        self._lost = [0.0, 0]
+        self.lost_mass: Optional[float] = None  # parser teachers: mean mass per word outside the vocabulary
 
     def __call__(self, doc: Doc) -> Doc:
         return doc
@@ -116,14 +124,18 @@ class StructuralKD(Pipe):
         if mode == "local" and student.kd_kind == "crf" and teacher_pipe.kd_kind == "crf" \
                 and self.objective == "structural" and self.temperature != 1.0:
             warnings.warn(Warnings.W151.format(name=self.name, T=self.temperature))
-        if not student.labels:  # the student takes the teacher's labels
-            for label in teacher_pipe.labels:
+        if not student.labels:  # runs before the student's own initialize: give it its labels
+            # a tagger takes the teacher's entity types; a parser's joint labels come from the trees
+            labels = student.labels_in(get_examples) if student.kd_kind == "seqlabel" else teacher_pipe.labels
+            for label in labels:
                 student.add_label(label)
-        gold_labels = {ent.label_ for eg in get_examples() for ent in eg.reference.ents}
+        gold_labels = set()
+        if student.kd_kind != "seqlabel":
+            gold_labels = {ent.label_ for eg in get_examples() for ent in eg.reference.ents}
         _check_labels(teacher_pipe, student, extra_student=gold_labels)
         case = resolve_case(teacher_pipe.kd_kind, student.kd_kind, self.objective)
-        view = "constrained" if student.kd_kind == "crf" and student.cfg["constrained"] else "free"
-        target_space = f"targets:{teacher_pipe.kd_kind}->{student.kd_kind}:{case}:{student.cfg['scheme']}:{view}"
+        target_space = f"targets:{teacher_pipe.kd_kind}->{student.kd_kind}:{case}:{student.kd_space_key()}"
+        self._lost = [0.0, 0]  # parser teachers: teacher mass outside the student's vocabulary, words
         if self.use_cache:
             directory = Path(cache_dir or os.environ.get("SKD_CACHE_DIR") or Path.home() / ".cache" / "spacy-skd")
             fingerprint = fingerprint_pipeline(self.teacher, self.teacher_component)
@@ -134,8 +146,16 @@ class StructuralKD(Pipe):
         else:
             self._raw, self._targets = _MemoryStore(), _MemoryStore()
         self._mode = mode
+        # parser targets are [n, V] per sentence, V ~ 1000 joint labels: kept as the teacher's
+        # O(n^2 R) potentials only and made per batch (a gather), not stored a second time
+        self._store_targets = teacher_pipe.kd_kind not in PARSER_KINDS
         words = list(dict.fromkeys(_words(eg.predicted) for eg in get_examples()))
         self._targets_for(words, progress=True)
+        if self._lost[1]:
+            lost = self._lost[0] / self._lost[1]
+            self.lost_mass = lost
+            (warnings.warn if lost > LOST_MASS_WARN else logger.info)(
+                Warnings.W152.format(name=self.name, student=self.student_name, mass=lost))
 
     # -- update ---------------------------------------------------------------------------------
     def update(self, examples: Iterable[Example], *, drop: float = 0.0, sgd=None,
@@ -177,42 +197,51 @@ class StructuralKD(Pipe):
                     chunk = missing[start : start + self.batch_size]
                     todo = [w for w in chunk if w in unseen]
                     if todo:
-                        emissions = self._run_teacher(todo)
-                        self._raw.put_many(todo, [{"emissions": e} for e in emissions])
-                        potentials.update({w: {"emissions": e} for w, e in zip(todo, emissions)})
-                    targets = make_targets(self._potentials([potentials[w]["emissions"] for w in chunk], student),
+                        outputs = self._run_teacher(todo)
+                        self._raw.put_many(todo, outputs)
+                        potentials.update(zip(todo, outputs))
+                    targets = make_targets(self._potentials([potentials[w] for w in chunk], student),
                                            student.kd_kind, self.objective, temperature=self.temperature,
-                                           mode=self._mode)
+                                           mode=self._mode, space=student.kd_space(self._teacher_pipe()),
+                                           scheme=student.cfg.get("scheme"), report_lost=self._count_lost)
                     arrays = [item.to_arrays() for item in targets.split()]
-                    self._targets.put_many(chunk, arrays)
+                    if self._store_targets:
+                        self._targets.put_many(chunk, arrays)
                     made.update(zip(chunk, arrays))
                     bar.update(len(chunk))
         return [KDTargets.from_arrays(hit if hit is not None else made[w], temperature=self.temperature,
                                       mode=self._mode) for w, hit in zip(batch, found)]
 
-    def _run_teacher(self, batch: Sequence[tuple]) -> List[numpy.ndarray]:
-        """Teacher emissions (CRF) or logits (MaxEnt) per sentence, [n, L] float32."""
+    def _run_teacher(self, batch: Sequence[tuple]) -> List[Dict[str, numpy.ndarray]]:
+        """The teacher's raw outputs per sentence (emissions, logits, arc/relation or span
+        scores: see each teacher's `teacher_outputs`), after the components it listens to."""
         docs = [Doc(self.teacher.vocab, words=list(words)) for words in batch]
         for name, proc in self.teacher.pipeline:
             if name == self.teacher_component:
                 break
             docs = list(proc.pipe(docs)) if hasattr(proc, "pipe") else [proc(doc) for doc in docs]
         with torch.no_grad():
-            scores = self._teacher_pipe().model.predict(docs)
-        emissions = scores.emissions.float().cpu().numpy()
-        return [emissions[b, : len(words)].copy() for b, words in enumerate(batch)]
+            return self._teacher_pipe().teacher_outputs(docs)
 
-    def _potentials(self, arrays: Sequence[numpy.ndarray], student: SequenceTagger) -> TeacherPotentials:
-        """Pad per-sentence emissions into a batch with the live teacher's CRF scores."""
+    def _potentials(self, arrays: Sequence[Dict[str, numpy.ndarray]], student: SequenceTagger):
+        """Pad per-sentence teacher outputs into a batch; a tagger teacher's live CRF scores are
+        added, seen through the student's transition mask."""
         teacher_pipe = self._teacher_pipe()
         device = student_device(student)
-        lengths = torch.tensor([len(a) for a in arrays], dtype=torch.long, device=device)
+        if not isinstance(teacher_pipe, SequenceTagger):
+            return teacher_pipe.teacher_batch(arrays, device)
+        lengths = torch.tensor([len(a["emissions"]) for a in arrays], dtype=torch.long, device=device)
         emissions = torch.zeros(len(arrays), int(lengths.max()) if len(arrays) else 0, len(teacher_pipe.tags),
                                 device=device)
         for b, a in enumerate(arrays):
-            emissions[b, : len(a)] = torch.from_numpy(numpy.asarray(a, dtype="float32")).to(device)
+            emissions[b, : len(a["emissions"])] = torch.from_numpy(
+                numpy.asarray(a["emissions"], dtype="float32")).to(device)
         return student.teacher_view(emissions, lengths, teacher_pipe.crf_parameters(),
                                     teacher_pipe.transition_mask(device))
+
+    def _count_lost(self, lost: torch.Tensor, lengths: torch.Tensor) -> None:
+        self._lost[0] += float(lost.sum())
+        self._lost[1] += int(lengths.sum())
 
     # -- checks ---------------------------------------------------------------------------------
     def _student(self, nlp: Language) -> SequenceTagger:
@@ -223,16 +252,22 @@ class StructuralKD(Pipe):
             raise ValueError(Errors.E171.format(student=self.student_name, type=type(student).__name__))
         return student
 
-    def _teacher_pipe(self) -> SequenceTagger:
+    def _teacher_pipe(self):
+        """The teacher component: anything with a `kd_kind` and `teacher_outputs` (the skd
+        taggers, parsers and span NER)."""
         if self.teacher_component not in self.teacher.pipe_names:
             raise ValueError(Errors.E172.format(component=self.teacher_component, pipes=self.teacher.pipe_names))
         pipe = self.teacher.get_pipe(self.teacher_component)
-        if not isinstance(pipe, SequenceTagger):
+        if not getattr(pipe, "kd_kind", None) or not hasattr(pipe, "teacher_outputs"):
             raise ValueError(Errors.E171.format(student=self.teacher_component, type=type(pipe).__name__))
         return pipe
 
-    def _check_pair(self, student: SequenceTagger, teacher: SequenceTagger) -> None:
+    def _check_pair(self, student: SequenceTagger, teacher) -> None:
         resolve_case(teacher.kd_kind, student.kd_kind, self.objective)
+        if student.kd_kind == "seqlabel" and student.cfg["encoding"] != "offset":
+            raise ValueError(Errors.E182.format(encoding=student.cfg["encoding"]))
+        if not isinstance(teacher, SequenceTagger):
+            return  # a span teacher maps onto the student's scheme; parsers have none
         if teacher.cfg["scheme"] != student.cfg["scheme"]:
             raise ValueError(Errors.E173.format(teacher=teacher.cfg["scheme"], student=student.cfg["scheme"],
                                                 name=self.student_name))
@@ -248,8 +283,14 @@ def student_device(student: SequenceTagger) -> torch.device:
     return torch.device("cpu")
 
 
-def _check_labels(teacher: SequenceTagger, student: SequenceTagger, extra_student: Iterable[str] = ()) -> None:
-    """Teacher and student must tag the same labels: KD compares distributions over one tag set."""
+def _check_labels(teacher, student: SequenceTagger, extra_student: Iterable[str] = ()) -> None:
+    """Teacher and student must tag the same labels: KD compares distributions over one tag set.
+    A sequence-labelling parser's joint labels must use only relations the teacher predicts."""
+    if student.kd_kind == "seqlabel":
+        missing = sorted(set(student.relations) - set(teacher.labels))
+        if missing:
+            raise ValueError(Errors.E183.format(student=student.name, teacher=teacher.name, missing=missing))
+        return
     only_teacher = sorted(set(teacher.labels) - set(student.labels))
     only_student = sorted((set(student.labels) | set(extra_student)) - set(teacher.labels))
     if only_teacher or only_student:

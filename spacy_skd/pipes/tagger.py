@@ -9,15 +9,13 @@ and per-token for MaxEnt. Subclasses say how to score (`_log_likelihood`) and de
 from itertools import islice
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-import srsly
+import numpy
 import torch
-from spacy import util
 from spacy.language import Language
-from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
-from thinc.api import Model, set_dropout_rate
+from thinc.api import Model
 
 from ..errors import Errors
 from ..kd.adapters import TeacherPotentials, make_targets, resolve_case, resolve_temperature_mode
@@ -26,12 +24,14 @@ from ..kd.objectives import get_objective
 from ..models.tagger import TaggerScores
 from ..structs.chain import TransitionMask
 from ..structs.tag_schemes import allowed_transitions, check_scheme, spans_to_tags, tag_set, tags_to_spans
+from ._torch_pipe import TorchHeadPipe
 
 
-class SequenceTagger(TrainablePipe):
+class SequenceTagger(TorchHeadPipe):
     """Base class: labels, gold tags, annotations, loss plumbing and (de)serialization."""
 
-    kd_kind: str = ""  # structure kind for KD adapters: "crf" or "maxent"
+    kd_kind: str = ""  # structure kind for KD adapters: "crf", "maxent" or "seqlabel"
+    kd_structure: str = ""  # the structure the KD losses see: "crf" or "maxent"
 
     def __init__(self, vocab: Vocab, model: Model, name: str, *, scheme: str, constrained: bool,
                  scorer: Optional[Callable] = None):
@@ -95,9 +95,7 @@ class SequenceTagger(TrainablePipe):
         self._size_head()
         docs = [eg.x for eg in islice(get_examples(), 10)]
         self.model.initialize(X=docs or None)
-        # Kept for loading: a tok2vec whose width is known only from data (a transformer
-        # listener) cannot tell the head its input width before the weights are read.
-        self.cfg["nI"] = self.model.get_ref("head").get_dim("nI")
+        self._remember_width()
 
     def _size_head(self) -> None:
         head = self.model.get_ref("head")
@@ -142,24 +140,6 @@ class SequenceTagger(TrainablePipe):
 
         return self._step(examples, loss_of, "update", drop=drop, sgd=sgd, losses=losses)
 
-    def _step(self, examples: List[Example], loss_of: Callable[[TaggerScores], Tuple[float, Tuple]], where: str,
-              *, drop: float, sgd, losses: Optional[Dict[str, float]]) -> Dict[str, float]:
-        """One forward/backward through the student model with the loss `loss_of(scores)`."""
-        if losses is None:
-            losses = {}
-        losses.setdefault(self.name, 0.0)
-        validate_examples(examples, f"{type(self).__name__}.{where}")
-        if not any(len(eg.predicted) for eg in examples):
-            return losses
-        set_dropout_rate(self.model, drop)
-        scores, backprop = self.model.begin_update([eg.predicted for eg in examples])
-        loss, d_scores = loss_of(scores)
-        backprop(d_scores)
-        if sgd is not None:
-            self.finish_update(sgd)
-        losses[self.name] += loss
-        return losses
-
     def set_kd_batch(self, batch: Optional[KDBatch]) -> None:
         """Teacher targets for the next `update` (set by the structural_kd component)."""
         self._kd = batch
@@ -187,29 +167,23 @@ class SequenceTagger(TrainablePipe):
                 return gold
             return (1.0 - kd.weight) * gold + kd.weight * self._kd_term(live, targets, kd.objective, kd.temperature)
 
-        loss, grads = self._loss_and_grads(scores, per_doc, len(examples))
+        loss, grads = self._tagger_loss_and_grads(scores, per_doc, len(examples))
         value = float(loss)
         if not (value > -1e-4) or value == float("inf"):  # NaN, -x or inf: a bug upstream, never clamp
             raise ValueError(Errors.E102.format(name=self.name, value=value))
         return value, grads
 
-    @staticmethod
-    def _loss_and_grads(scores: TaggerScores, per_doc: Callable[[TaggerScores], torch.Tensor],
-                        n_docs: int) -> Tuple[torch.Tensor, Tuple]:
-        """Sum of `per_doc(scores)` over docs / n_docs, and its gradients for `scores.potentials`
-        (computed on detached copies: the model's backprop receives them as output gradients)."""
-        with torch.enable_grad():
-            potentials = tuple(p.detach().requires_grad_() for p in scores.potentials)
-            live = TaggerScores(potentials[0], scores.lengths, *potentials[1:])
-            loss = per_doc(live).sum() / max(n_docs, 1)
-            grads = torch.autograd.grad(loss, potentials, allow_unused=True)
-        return loss.detach(), grads
+    @classmethod
+    def _tagger_loss_and_grads(cls, scores: TaggerScores, per_doc: Callable[[TaggerScores], torch.Tensor],
+                               n_docs: int) -> Tuple[torch.Tensor, Tuple]:
+        """`_loss_and_grads` for tagger scores (emissions first, then any CRF scores)."""
+        return cls._loss_and_grads(scores, lambda p: TaggerScores(p[0], scores.lengths, *p[1:]), per_doc, n_docs)
 
     def _kd_term(self, live: TaggerScores, targets, objective: str, temperature: float) -> torch.Tensor:
         """The KD loss per doc [B]: NLL of the teacher's Top-1 for `top1`, else the objective."""
         if objective == "top1":
             return -self._log_likelihood(live, self._one_hot(targets.top1, live.emissions.shape))
-        return self._kd_loss(live, targets, get_objective(objective, self.kd_kind), temperature)
+        return self._kd_loss(live, targets, get_objective(objective, self.kd_structure or self.kd_kind), temperature)
 
     @staticmethod
     def _one_hot(tags: torch.Tensor, shape: torch.Size) -> torch.Tensor:
@@ -255,6 +229,22 @@ class SequenceTagger(TrainablePipe):
         return None
 
     # -- teachers -------------------------------------------------------------------------------
+    def teacher_outputs(self, docs: List[Doc]) -> List[Dict[str, numpy.ndarray]]:
+        """This tagger as a KD teacher: its emissions (CRF) or logits (MaxEnt) per doc, [n, L]
+        float32, the raw outputs the teacher cache keeps. CRF scores come from the live pipe."""
+        scores = self.model.predict(docs)
+        emissions = scores.emissions.float().cpu().numpy()
+        return [{"emissions": emissions[b, : len(doc)].copy()} for b, doc in enumerate(docs)]
+
+    def kd_space(self, teacher=None) -> List[str]:
+        """This student's target space for teachers of another structure (a span teacher): its tags."""
+        return self.tags
+
+    def kd_space_key(self) -> str:
+        """What, besides the teacher, the targets of this student depend on (a cache key part)."""
+        view = "constrained" if self.kd_kind == "crf" and self.cfg["constrained"] else "free"
+        return f"{self.cfg['scheme']}:{view}"
+
     def teacher_view(self, emissions: torch.Tensor, lengths: torch.Tensor,
                      crf: Optional[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = None,
                      teacher_mask: Optional[TransitionMask] = None) -> TeacherPotentials:
@@ -302,59 +292,7 @@ class SequenceTagger(TrainablePipe):
         mode = resolve_temperature_mode(temperature_mode, self.kd_kind)
         targets = make_targets(teacher, self.kd_kind, objective, temperature=temperature, mode=mode)
         targets = targets.to(student_scores.emissions.device).pad_to(student_scores.emissions.shape[1])
-        loss, grads = self._loss_and_grads(
+        loss, grads = self._tagger_loss_and_grads(
             student_scores, lambda live: self._kd_term(live, targets, objective, temperature),
             len(student_scores.lengths))
         return float(loss), grads
-
-    # -- serialization --------------------------------------------------------------------------
-    def _ensure_model(self) -> None:
-        """The torch head is created lazily, so build it from cfg before loading weights."""
-        head = self.model.get_ref("head")
-        if not head.layers:
-            self._size_head()
-            if not head.has_dim("nI") and self.cfg.get("nI"):
-                head.set_dim("nI", self.cfg["nI"])
-            self.model.initialize()
-
-    def to_bytes(self, *, exclude=tuple()) -> bytes:
-        serialize = {
-            "cfg": lambda: srsly.json_dumps(self.cfg),
-            "vocab": lambda: self.vocab.to_bytes(exclude=exclude),
-            "model": lambda: self.model.to_bytes(),
-        }
-        return util.to_bytes(serialize, exclude)
-
-    def from_bytes(self, bytes_data: bytes, *, exclude=tuple()) -> "SequenceTagger":
-        def load_model(b: bytes) -> None:
-            self._ensure_model()
-            self.model.from_bytes(b)
-
-        deserialize = {
-            "cfg": lambda b: self.cfg.update(srsly.json_loads(b)),
-            "vocab": lambda b: self.vocab.from_bytes(b, exclude=exclude),
-            "model": load_model,
-        }
-        util.from_bytes(bytes_data, deserialize, exclude)
-        return self
-
-    def to_disk(self, path, *, exclude=tuple()) -> None:
-        serialize = {
-            "cfg": lambda p: srsly.write_json(p, self.cfg),
-            "vocab": lambda p: self.vocab.to_disk(p, exclude=exclude),
-            "model": lambda p: p.write_bytes(self.model.to_bytes()),
-        }
-        util.to_disk(path, serialize, exclude)
-
-    def from_disk(self, path, *, exclude=tuple()) -> "SequenceTagger":
-        def load_model(p) -> None:
-            self._ensure_model()
-            self.model.from_bytes(p.read_bytes())
-
-        deserialize = {
-            "cfg": lambda p: self.cfg.update(srsly.read_json(p)),
-            "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
-            "model": load_model,
-        }
-        util.from_disk(path, deserialize, exclude)
-        return self

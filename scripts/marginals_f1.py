@@ -1,0 +1,191 @@
+#!/usr/bin/env python
+"""Entity F1 of a teacher and of the argmax of its unary marginals (Structural KD, Table 6).
+
+Struct. KD into a MaxEnt student (cases 2a and 4) trains on the teacher's per-token marginals
+P_t(y_i | x); taking each token's most probable tag as the prediction shows how much of the
+teacher's accuracy those marginals keep (the paper: CRF 89.15 vs CRF-Mrg. 89.08, NER-as-parsing
+88.57 vs NER-Par.-Mrg. 87.40 on CoNLL). For one teacher component it reports entity P/R/F1
+(spaCy's `get_ner_prf`, as `spacy evaluate` computes `ents_f`) of
+
+- `teacher`: the component's own decoding (`predict` + `set_annotations`);
+- `marginal_argmax`: per-token argmax of the unary marginals in the teacher's tag space, decoded
+  to entities with `tags_to_spans` (lenient repair):
+  - `skd_span_ner` (kd_kind "span"): BIOES marginals of the span DP (`SpanNER.bioes_log_marginals`);
+  - `skd_crf_tagger` ("crf"): forward-backward marginals of its linear-chain CRF (with its
+    transition mask when constrained), in its `tags` and scheme;
+  - `skd_maxent_tagger` ("maxent"): the softmax argmax, which *is* its decoding when it is
+    unconstrained (agreement 1.0); a constrained MaxEnt decodes by Viterbi and may differ;
+
+and `agreement`, the share of tokens whose two tags are equal: the raw argmax tag against the
+teacher's decoded tag (a tagger's predicted tag ids; a span teacher's entities in BIOES).
+
+The teacher reads the gold tokens of each reference doc, words only, exactly as `structural_kd`
+runs it (`Doc(vocab, words=...)`, then the components before the teacher component), so its
+score can differ slightly from `spacy evaluate`, which re-tokenizes the text.
+
+    python scripts/marginals_f1.py training/case4/teacher/model-best corpus/conll03/test.spacy \
+        --component ner --output metrics/case4/marginals.json
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import spacy
+import torch
+from spacy.language import Language
+from spacy.scorer import get_ner_prf
+from spacy.tokens import Doc, DocBin, Span
+from spacy.training import Example
+from tqdm import tqdm
+from wasabi import msg
+
+from spacy_skd.structs.chain import LinearChainCRF
+from spacy_skd.structs.span import SpanNER
+from spacy_skd.structs.tag_schemes import spans_to_tags, tags_to_spans
+
+KINDS = {"span": "skd_span_ner", "crf": "skd_crf_tagger", "maxent": "skd_maxent_tagger"}
+PRF = Dict[str, Optional[float]]
+CPU = torch.device("cpu")
+
+
+def tag_space(pipe) -> Tuple[List[str], str]:
+    """The tags the teacher's unary marginals are over, and their scheme."""
+    if pipe.kd_kind == "span":
+        return SpanNER.bioes_tags(pipe.labels), "BIOES"  # O, then B, I, E, S per label
+    return list(pipe.tags), pipe.cfg["scheme"]
+
+
+def marginal_argmax(pipe, docs: Sequence[Doc], device: torch.device) -> List[List[int]]:
+    """Per doc, the index in `tag_space(pipe)` of each token's most probable tag under the
+    teacher's unary marginals. `docs` must be non-empty and already processed by the components
+    before `pipe`. Marginals are computed in float64."""
+    outputs = pipe.teacher_outputs(list(docs))
+    with torch.no_grad():
+        if pipe.kd_kind == "span":
+            batch = pipe.teacher_batch(outputs, device)
+            scores = SpanNER(batch.scores.double(), batch.lengths).bioes_log_marginals  # [B, N, 1+4R]
+        else:
+            lengths = torch.tensor([len(o["emissions"]) for o in outputs], dtype=torch.long, device=device)
+            emissions = torch.zeros(len(outputs), int(lengths.max()), len(pipe.tags), dtype=torch.float64,
+                                    device=device)  # [B, N, L]
+            for b, o in enumerate(outputs):
+                emissions[b, : len(o["emissions"])] = torch.as_tensor(o["emissions"], device=device)
+            if pipe.kd_kind == "crf":
+                transitions, start, end = (t.to(device=device, dtype=torch.float64) for t in pipe.crf_parameters())
+                scores = LinearChainCRF(emissions, transitions, lengths, start, end,
+                                        mask=pipe.transition_mask(device)).marginals  # [B, N, L]
+            else:  # MaxEnt: softmax is monotone in the logits
+                scores = emissions
+        best = scores.argmax(-1).tolist()
+    return [row[: len(doc)] for row, doc in zip(best, docs)]
+
+
+def teacher_tags(pipe, docs: Sequence[Doc], predicted: List, tags: Sequence[str]) -> List[List[int]]:
+    """The teacher's own decoding as indices in `tag_space(pipe)`: a tagger's predicted tag ids,
+    a span teacher's flat entities written in BIOES."""
+    if pipe.kd_kind != "span":
+        return [list(ids) for ids in predicted]
+    index = {tag: i for i, tag in enumerate(tags)}
+    labels = pipe.labels
+    return [[index[t] for t in spans_to_tags([(i, j + 1, labels[c - 1]) for i, j, c in triples], len(doc), "BIOES")]
+            for doc, triples in zip(docs, predicted)]
+
+
+def evaluate(nlp: Language, component: str, references: Sequence[Doc], *, batch_size: int = 64,
+             device: torch.device = CPU) -> Dict:
+    """Scores of the teacher and of its marginals' argmax on `references` (gold entities).
+
+    RETURNS (Dict): {"teacher": {"p", "r", "f"}, "marginal_argmax": {...}, "n_docs", "n_tokens",
+        "agreement"}; P/R/F and agreement are None when there is nothing to score.
+    """
+    pipe = nlp.get_pipe(component)
+    tags, scheme = tag_space(pipe)
+    teacher_egs, marginal_egs = [], []
+    agree = total = 0
+    with tqdm(total=len(references), desc=f"[{component}] teacher and marginals", unit="doc") as bar:
+        for start in range(0, len(references), batch_size):
+            refs = references[start : start + batch_size]
+            docs = [Doc(nlp.vocab, words=[t.text for t in ref]) for ref in refs]
+            for name, proc in nlp.pipeline:
+                if name == component:
+                    break
+                docs = list(proc.pipe(docs)) if hasattr(proc, "pipe") else [proc(doc) for doc in docs]
+            live = [doc for doc in docs if len(doc)]  # empty docs have no tags and no entities
+            with torch.no_grad():
+                predicted = pipe.predict(live)
+            pipe.set_annotations(live, predicted)
+            best = iter(marginal_argmax(pipe, live, device) if live else [])
+            own = iter(teacher_tags(pipe, live, predicted, tags))
+            for doc, ref in zip(docs, refs):
+                ids, decoded = (next(best), next(own)) if len(doc) else ([], [])
+                agree += sum(a == b for a, b in zip(ids, decoded))
+                total += len(ids)
+                argmax_doc = Doc(nlp.vocab, words=[t.text for t in doc])
+                argmax_doc.ents = [Span(argmax_doc, i, j, label=label)
+                                   for i, j, label in tags_to_spans([tags[k] for k in ids], scheme)]
+                teacher_egs.append(Example(doc, ref))
+                marginal_egs.append(Example(argmax_doc, ref))
+            bar.update(len(refs))
+    return {"teacher": _prf(teacher_egs), "marginal_argmax": _prf(marginal_egs), "n_docs": len(references),
+            "n_tokens": total, "agreement": agree / total if total else None}
+
+
+def _prf(examples: List[Example]) -> PRF:
+    scores = get_ner_prf(examples)
+    return {"p": scores["ents_p"], "r": scores["ents_r"], "f": scores["ents_f"]}
+
+
+def _pct(value: Optional[float]) -> str:
+    return "–" if value is None else f"{100 * value:.2f}"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("teacher", type=Path, help="trained teacher pipeline (a spacy.load path)")
+    parser.add_argument("test", type=Path, help=".spacy DocBin with gold entities")
+    parser.add_argument("--component", default="ner", help="teacher component in the pipeline (ner)")
+    parser.add_argument("--output", type=Path, default=None, help="JSON file for the scores")
+    parser.add_argument("--batch-size", type=int, default=64, help="docs per teacher batch (64)")
+    parser.add_argument("--gpu-id", type=int, default=-1, help="GPU to run on; -1 = CPU (-1)")
+    args = parser.parse_args(argv)
+    for what, path in (("Teacher pipeline", args.teacher), ("Test data", args.test)):
+        if not path.exists():
+            msg.fail(f"{what} not found: {path}", exits=1)
+    if args.batch_size < 1:
+        msg.fail(f"--batch-size must be at least 1, got {args.batch_size}", exits=1)
+    if args.gpu_id >= 0:
+        spacy.require_gpu(args.gpu_id)
+        device = torch.device("cuda", args.gpu_id)
+    else:
+        device = torch.device("cpu")
+    nlp = spacy.load(args.teacher)
+    if args.component not in nlp.pipe_names:
+        msg.fail(f"No component '{args.component}' in {args.teacher}; its pipeline is {nlp.pipe_names}. "
+                 "Pass the teacher component with --component.", exits=1)
+    kind = getattr(nlp.get_pipe(args.component), "kd_kind", None)
+    if kind not in KINDS:
+        factory = nlp.get_pipe_meta(args.component).factory
+        msg.fail(f"Component '{args.component}' (factory '{factory}') has no unary marginals to score: "
+                 f"use a teacher made by one of {', '.join(KINDS.values())}.", exits=1)
+    if kind == "maxent":
+        msg.info("MaxEnt teacher: its marginals' argmax is the softmax argmax, the same as its "
+                 "decoding unless the component is constrained.")
+    references = list(DocBin().from_disk(args.test).get_docs(nlp.vocab))
+    results = {"component": args.component, "kind": kind,
+               **evaluate(nlp, args.component, references, batch_size=args.batch_size, device=device)}
+    msg.divider(f"Teacher vs its marginals' argmax: {args.teacher} ({kind}), {results['n_docs']} docs")
+    rows = [(name, *(_pct(results[key][m]) for m in "prf"))
+            for name, key in (("Teacher", "teacher"), ("Marginal argmax", "marginal_argmax"))]
+    msg.table(rows, header=("", "P", "R", "F"), divider=True, aligns=("l", "r", "r", "r"))
+    msg.text(f"Token agreement of the two tag sequences: {_pct(results['agreement'])}%")
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf8")
+        msg.good(f"Written to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

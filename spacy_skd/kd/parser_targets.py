@@ -1,0 +1,92 @@
+"""Cases 1b and 2b: a graph-based parser teacher's head and relation distributions as targets
+for a dependency-parsing-as-sequence-labelling student (algorithms.md 5.1).
+
+The student tags each word with one joint label ("+1_det", "ROOT_root", ...). The teacher's
+probability of a label is P_t(head | word) * P_t(rel | word, head) for the label's head and
+relation; heads outside the sentence and labels the student's vocabulary lacks get no mass.
+Unlike the reference there is no probability floor on impossible labels: they are masked
+exactly, and the mass the vocabulary cannot represent is reported (`lost`), not hidden.
+
+Temperature, the two meanings of algorithms.md 0:
+- local (the reference): q(label) ∝ (P(h) P(r | h))^(1/T), renormalised per word;
+- global: the teacher's arc and relation scores are divided by T (P_T(h) P_T(r | h)), then
+  renormalised over the labels the student has.
+"""
+from dataclasses import dataclass
+from typing import Tuple
+
+import torch
+
+from ..structs._util import log_zero
+from ..structs.tree import mst
+from .targets import KDTargets, check_temperature
+
+
+@dataclass
+class ParserPotentials:
+    """A padded batch of parser-teacher outputs (biaffine or MFVI), rows for words 1..n.
+
+    kind (str): "biaffine" or "mfvi".
+    arc (Tensor): [B, N, N+1] log P_t(head = h | word i+1), h = 0 is ROOT.
+    rel (Tensor): [B, N, N+1, R] log P_t(rel = r | word i+1, head h).
+    lengths (LongTensor): [B].
+    """
+
+    kind: str
+    arc: torch.Tensor
+    rel: torch.Tensor
+    lengths: torch.Tensor
+
+    def top1(self) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The teacher's best tree: heads [B, N] (0 = ROOT) and relation ids [B, N], -1 past each
+        length. MST over the arc log-probabilities, so it is always a well-formed tree."""
+        B, N, _ = self.arc.shape
+        scores = torch.cat([self.arc.new_zeros(B, 1, N + 1), self.arc], 1)  # [B, N+1, N+1], row 0 unused
+        heads = mst(scores, self.lengths)[:, 1:]  # [B, N]
+        rels = self.rel.gather(2, heads.clamp(min=0)[:, :, None, None].expand(-1, -1, 1, self.rel.shape[-1]))
+        rels = rels.squeeze(2).argmax(-1).masked_fill(heads < 0, -1)
+        return heads, rels
+
+
+def parser_targets(teacher: ParserPotentials, space, *, temperature: float = 1.0, mode: str = "local",
+                   dtype: torch.dtype = torch.float32) -> Tuple[KDTargets, torch.Tensor]:
+    """Targets over the student's label vocabulary `space` (a `structs.parse_labels.LabelSpace`).
+
+    RETURNS (Tuple[KDTargets, Tensor]): the targets (unary [B, N, V], top1 = the teacher's best
+        tree encoded in the vocabulary, -1 where its label is missing), and the teacher mass per
+        word that no student label can carry [B, N] (at T = 1).
+    """
+    T = check_temperature(temperature)
+    with torch.no_grad():
+        arc, rel = teacher.arc.double(), teacher.rel.double()
+        log_q, lost = space.teacher_log_probs(arc, rel, teacher.lengths)  # [B, N, V], [B, N]
+        neg = log_zero(log_q.dtype)
+        # labels with teacher mass, decided at T = 1: tempering keeps zeros at zero, but log_zero / T
+        # is no longer "log-zero" (T > 2 lifts it above neg / 2; tiny T overflows it to -inf)
+        possible = log_q > neg / 2  # [B, N, V]
+        if T != 1.0:
+            if mode == "global":
+                log_q, _ = space.teacher_log_probs(arc.div(T).log_softmax(-1), rel.div(T).log_softmax(-1),
+                                                   teacher.lengths)
+            else:
+                log_q = log_q / T
+            log_q = log_q.masked_fill(~possible, neg)
+        valid = torch.arange(log_q.shape[1], device=log_q.device) < teacher.lengths.unsqueeze(1)  # [B, N]
+        # a word whose whole teacher mass falls outside the vocabulary has no target at all
+        has_mass = possible.any(-1) & valid
+        unary = torch.softmax(log_q, -1) * has_mass.unsqueeze(-1)
+        heads, rels = teacher.top1()
+        top1 = _encode_top1(space, heads, rels, teacher.lengths).to(log_q.device)
+        targets = KDTargets(lengths=teacher.lengths, unary=unary.to(dtype), top1=top1, temperature=T,
+                            mode="local" if mode == "local" or T == 1.0 else "global")
+        return targets, lost
+
+
+def _encode_top1(space, heads: torch.Tensor, rels: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """The teacher's best trees as student label ids [B, N] (-1 past lengths and where the label
+    is not in the vocabulary: such words then count as unannotated in the pseudo-gold)."""
+    ids = torch.full(heads.shape, -1, dtype=torch.long)
+    for b, n in enumerate(lengths.tolist()):
+        names = [space.rels[r] for r in rels[b, :n].tolist()]
+        ids[b, :n] = torch.tensor(space.label_ids(heads[b, :n].tolist(), names), dtype=torch.long)
+    return ids

@@ -1,0 +1,112 @@
+"""What every skd component with a torch head shares: one forward/backward per batch with a
+torch loss, and serialization of `cfg` plus a lazily built head.
+
+The heads are built only once their output width is known (from the labels at `initialize`,
+or from `cfg` on load), so loading must size and build the head before reading weights.
+"""
+from typing import Callable, Dict, List, Optional, Tuple
+
+import srsly
+import torch
+from spacy import util
+from spacy.pipeline import TrainablePipe
+from spacy.training import Example, validate_examples
+from thinc.api import set_dropout_rate
+
+# scores -> (loss, gradients for scores.potentials)
+LossOf = Callable[[object], Tuple[float, Tuple]]
+
+
+class TorchHeadPipe(TrainablePipe):
+    """Base class: `_step` (forward, loss, backward, optimiser) and (de)serialization. A
+    subclass sets `self.cfg` and implements `_size_head` (set the head's nO, and nI if known)."""
+
+    def _step(self, examples: List[Example], loss_of: LossOf, where: str, *, drop: float, sgd,
+              losses: Optional[Dict[str, float]]) -> Dict[str, float]:
+        """One forward/backward through the model with the loss `loss_of(scores)`."""
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        validate_examples(examples, f"{type(self).__name__}.{where}")
+        if not any(len(eg.predicted) for eg in examples):
+            return losses
+        set_dropout_rate(self.model, drop)
+        scores, backprop = self.model.begin_update([eg.predicted for eg in examples])
+        loss, d_scores = loss_of(scores)
+        backprop(d_scores)
+        if sgd is not None:
+            self.finish_update(sgd)
+        losses[self.name] += loss
+        return losses
+
+    @staticmethod
+    def _loss_and_grads(scores, rebuild: Callable[[Tuple[torch.Tensor, ...]], object],
+                        per_doc: Callable[[object], torch.Tensor], n_docs: int) -> Tuple[torch.Tensor, Tuple]:
+        """Sum of `per_doc(live)` over docs / n_docs and its gradients for `scores.potentials`,
+        computed on detached copies (`live = rebuild(copies)`): the model's backprop receives
+        them as output gradients."""
+        with torch.enable_grad():
+            potentials = tuple(p.detach().requires_grad_() for p in scores.potentials)
+            loss = per_doc(rebuild(potentials)).sum() / max(n_docs, 1)
+            grads = torch.autograd.grad(loss, potentials, allow_unused=True)
+        return loss.detach(), grads
+
+    def _remember_width(self) -> None:
+        """Keep nI for loading: a tok2vec whose width is known only from data (a transformer
+        listener) cannot tell the head its input width before the weights are read."""
+        self.cfg["nI"] = self.model.get_ref("head").get_dim("nI")
+
+    def _size_head(self) -> None:
+        raise NotImplementedError
+
+    # -- serialization --------------------------------------------------------------------------
+    def _ensure_model(self) -> None:
+        """The torch head is created lazily, so build it from cfg before loading weights."""
+        head = self.model.get_ref("head")
+        if not head.layers:
+            self._size_head()
+            if not head.has_dim("nI") and self.cfg.get("nI"):
+                head.set_dim("nI", self.cfg["nI"])
+            self.model.initialize()
+
+    def to_bytes(self, *, exclude=tuple()) -> bytes:
+        serialize = {
+            "cfg": lambda: srsly.json_dumps(self.cfg),
+            "vocab": lambda: self.vocab.to_bytes(exclude=exclude),
+            "model": lambda: self.model.to_bytes(),
+        }
+        return util.to_bytes(serialize, exclude)
+
+    def from_bytes(self, bytes_data: bytes, *, exclude=tuple()) -> "TorchHeadPipe":
+        def load_model(b: bytes) -> None:
+            self._ensure_model()
+            self.model.from_bytes(b)
+
+        deserialize = {
+            "cfg": lambda b: self.cfg.update(srsly.json_loads(b)),
+            "vocab": lambda b: self.vocab.from_bytes(b, exclude=exclude),
+            "model": load_model,
+        }
+        util.from_bytes(bytes_data, deserialize, exclude)
+        return self
+
+    def to_disk(self, path, *, exclude=tuple()) -> None:
+        serialize = {
+            "cfg": lambda p: srsly.write_json(p, self.cfg),
+            "vocab": lambda p: self.vocab.to_disk(p, exclude=exclude),
+            "model": lambda p: p.write_bytes(self.model.to_bytes()),
+        }
+        util.to_disk(path, serialize, exclude)
+
+    def from_disk(self, path, *, exclude=tuple()) -> "TorchHeadPipe":
+        def load_model(p) -> None:
+            self._ensure_model()
+            self.model.from_bytes(p.read_bytes())
+
+        deserialize = {
+            "cfg": lambda p: self.cfg.update(srsly.read_json(p)),
+            "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
+            "model": load_model,
+        }
+        util.from_disk(path, deserialize, exclude)
+        return self

@@ -1,0 +1,224 @@
+"""`skd_biaffine_parser` and `skd_mfvi_parser`: graph-based dependency parsers (the teachers of
+cases 1b and 2b) writing `token.head` and `token.dep_`.
+
+Both are head-selection parsers: each word picks a head with its own softmax and a relation
+given that head; the loss is their cross-entropy on the gold tree, summed over words and
+averaged over docs. The MFVI parser refines the head distributions with K mean-field
+iterations over sibling, co-parent and grandparent scores, trained end to end through the
+unrolled iterations. Decoding is MST, so every prediction is a well-formed single-root tree.
+As KD teachers they give each word's log P(head) [n, n+1] and log P(rel | head) [n, n+1, R].
+"""
+from itertools import islice
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy
+import torch
+from spacy.attrs import DEP, HEAD
+from spacy.language import Language
+from spacy.tokens import Doc
+from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.vocab import Vocab
+from thinc.api import Config, Model
+
+from ..errors import Errors
+from ..kd.parser_targets import ParserPotentials
+from ..models.parser import ParserScores
+from ..structs._util import log_zero
+from ..structs.dependency import HeadSelection
+from ..structs.mfvi import SecondOrderMFVI
+from ._defaults import TOK2VEC_CONFIG
+from ._torch_pipe import TorchHeadPipe
+
+DEFAULT_BIAFFINE_MODEL = Config().from_str(
+    '[model]\n@architectures = "spacy-skd.BiaffineParser.v1"\nnO = null\n' + TOK2VEC_CONFIG
+)["model"]
+DEFAULT_MFVI_MODEL = Config().from_str(
+    '[model]\n@architectures = "spacy-skd.MFVIParser.v1"\nnO = null\n' + TOK2VEC_CONFIG
+)["model"]
+PARSER_SCORES = {"dep_uas": 0.5, "dep_las": 0.5, "dep_las_per_type": None, "sents_p": None, "sents_r": None,
+                 "sents_f": 0.0}
+
+
+@Language.factory(
+    "skd_biaffine_parser",
+    assigns=["token.head", "token.dep", "token.is_sent_start", "doc.sents"],
+    default_config={"model": DEFAULT_BIAFFINE_MODEL, "scorer": {"@scorers": "spacy.parser_scorer.v1"}},
+    default_score_weights=PARSER_SCORES,
+)
+def make_biaffine_parser(nlp: Language, name: str, model: Model, scorer: Optional[Callable]) -> "DependencyParser":
+    """Create a biaffine (first-order head-selection) dependency parser.
+
+    model (Model[List[Doc], ParserScores]): e.g. spacy-skd.BiaffineParser.v1.
+    scorer (Optional[Callable]): scores heads and relations; spaCy's parser scorer by default.
+    """
+    return DependencyParser(nlp.vocab, model, name, iterations=0, scorer=scorer)
+
+
+@Language.factory(
+    "skd_mfvi_parser",
+    assigns=["token.head", "token.dep", "token.is_sent_start", "doc.sents"],
+    default_config={"model": DEFAULT_MFVI_MODEL, "iterations": 3,
+                    "scorer": {"@scorers": "spacy.parser_scorer.v1"}},
+    default_score_weights=PARSER_SCORES,
+)
+def make_mfvi_parser(nlp: Language, name: str, model: Model, iterations: int,
+                     scorer: Optional[Callable]) -> "DependencyParser":
+    """Create a second-order dependency parser with mean-field variational inference.
+
+    model (Model[List[Doc], ParserScores]): e.g. spacy-skd.MFVIParser.v1 (with factor scores).
+    iterations (int): mean-field iterations K (3 in Wang & Tu 2020).
+    scorer (Optional[Callable]): scores heads and relations; spaCy's parser scorer by default.
+    """
+    return DependencyParser(nlp.vocab, model, name, iterations=iterations, scorer=scorer)
+
+
+class DependencyParser(TorchHeadPipe):
+    """Head-selection parser; `iterations > 0` with second-order scores makes it MFVI."""
+
+    def __init__(self, vocab: Vocab, model: Model, name: str, *, iterations: int, scorer: Optional[Callable] = None):
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.scorer = scorer
+        self.cfg: Dict = {"labels": [], "iterations": iterations}
+
+    @property
+    def kd_kind(self) -> str:
+        return "mfvi" if self.cfg["iterations"] > 0 else "biaffine"
+
+    # -- labels ---------------------------------------------------------------------------------
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        """Dependency relations, e.g. nsubj, obj, obl:tmod."""
+        return tuple(self.cfg["labels"])
+
+    @property
+    def label_data(self) -> List[str]:
+        return list(self.labels)
+
+    def add_label(self, label: str) -> int:
+        if not isinstance(label, str) or not label:
+            raise ValueError(Errors.E104.format(label=label, name=self.name))
+        if label in self.cfg["labels"]:
+            return 0
+        if self.model.get_ref("head").layers:
+            raise ValueError(Errors.E101.format(name=self.name, label=label))
+        self.cfg["labels"] = sorted(self.cfg["labels"] + [label])
+        self.vocab.strings.add(label)
+        return 1
+
+    def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None,
+                   labels: Optional[Sequence[str]] = None) -> None:
+        """Take relations from `labels` or from the gold trees, then size the head."""
+        validate_get_examples(get_examples, f"{type(self).__name__}.initialize")
+        if labels is None:
+            labels = sorted({t.dep_ for eg in get_examples() for t in eg.reference if t.dep_})
+        for label in labels:
+            self.add_label(label)
+        if not self.labels:
+            raise ValueError(Errors.E107.format(name=self.name))
+        self._size_head()
+        docs = [eg.x for eg in islice(get_examples(), 10)]
+        self.model.initialize(X=docs or None)
+        self._remember_width()
+
+    def _size_head(self) -> None:
+        head = self.model.get_ref("head")
+        head.set_dim("nO", len(self.labels), force=True)
+        tok2vec = self.model.get_ref("tok2vec")
+        if tok2vec.has_dim("nO") and tok2vec.get_dim("nO"):
+            head.set_dim("nI", tok2vec.get_dim("nO"), force=True)
+
+    # -- predict / set_annotations --------------------------------------------------------------
+    def distribution(self, scores: ParserScores) -> HeadSelection:
+        """The parser's distribution over heads and relations for these scores."""
+        if self.cfg["iterations"] > 0 and scores.sib is not None:
+            return SecondOrderMFVI(scores.arc, scores.rel, scores.lengths, sib=scores.sib, cop=scores.cop,
+                                   grd=scores.grd, iterations=self.cfg["iterations"])
+        return HeadSelection(scores.arc, scores.rel, scores.lengths)
+
+    def predict(self, docs: Iterable[Doc]) -> List[Tuple[List[int], List[int]]]:
+        """Per doc: heads (0 = ROOT, else 1-based word index) and relation ids of words 1..n."""
+        docs = list(docs)
+        if not any(len(doc) for doc in docs):
+            return [([], []) for _ in docs]
+        scores = self.model.predict(docs)
+        with torch.no_grad():
+            heads, rels = self.distribution(scores).argmax  # [B, N+1]
+        return [(h[1:len(doc) + 1], r[1:len(doc) + 1]) for h, r, doc in zip(heads.tolist(), rels.tolist(), docs)]
+
+    def set_annotations(self, docs: Iterable[Doc], trees: List[Tuple[List[int], List[int]]]) -> None:
+        labels = self.labels
+        for doc, (heads, rels) in zip(docs, trees):
+            set_tree(doc, heads, [labels[r] for r in rels])
+
+    # -- training -------------------------------------------------------------------------------
+    def update(self, examples: Iterable[Example], *, drop: float = 0.0, sgd=None,
+               losses: Optional[Dict[str, float]] = None) -> Dict[str, float]:
+        examples = list(examples)
+        return self._step(examples, lambda scores: self.get_loss(examples, scores), "update", drop=drop,
+                          sgd=sgd, losses=losses)
+
+    def get_loss(self, examples: Iterable[Example], scores: ParserScores) -> Tuple[float, Tuple]:
+        """Cross-entropy of the gold heads and relations, summed over words, averaged over docs.
+        Words whose gold head is unknown or misaligned are skipped; an unknown relation keeps
+        only the head term."""
+        examples = list(examples)
+        validate_examples(examples, f"{type(self).__name__}.get_loss")
+        heads, rels = self._gold(examples, scores.arc.shape[1], scores.arc.device)
+        loss, grads = self._loss_and_grads(scores, scores.rebuild,
+                                           lambda live: self.distribution(live).loss(heads, rels), len(examples))
+        value = float(loss)
+        if not (value > -1e-4) or value == float("inf"):
+            raise ValueError(Errors.E102.format(name=self.name, value=value))
+        return value, grads
+
+    def _gold(self, examples: List[Example], H: int, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Gold heads and relation ids [B, N+1] in the ROOT-0 layout, -1 where unknown."""
+        heads = torch.full((len(examples), H), -1, dtype=torch.long)
+        rels = torch.full((len(examples), H), -1, dtype=torch.long)
+        index = {label: i for i, label in enumerate(self.labels)}
+        for b, eg in enumerate(examples):
+            gold_heads, gold_deps = eg.get_aligned_parse(projectivize=False)
+            for i, (h, dep) in enumerate(zip(gold_heads, gold_deps)):
+                if h is None:
+                    continue
+                heads[b, i + 1] = 0 if h == i else h + 1
+                rels[b, i + 1] = index.get(dep, -1) if dep else -1
+        return heads.to(device), rels.to(device)
+
+    # -- as a teacher ---------------------------------------------------------------------------
+    def teacher_outputs(self, docs: List[Doc]) -> List[Dict[str, numpy.ndarray]]:
+        """log P(head | word) [n, n+1] and log P(rel | word, head) [n, n+1, R] per doc, float32."""
+        if not any(len(doc) for doc in docs):
+            R = len(self.labels)
+            return [{"arc": numpy.zeros((0, 1), "f"), "rel": numpy.zeros((0, 1, R), "f")} for _ in docs]
+        arc, rel = self.distribution(self.model.predict(docs)).word_log_probs()
+        arc, rel = arc.float().cpu().numpy(), rel.float().cpu().numpy()
+        return [{"arc": arc[b, :n, : n + 1].copy(), "rel": rel[b, :n, : n + 1].copy()}
+                for b, n in enumerate(len(doc) for doc in docs)]
+
+    def teacher_batch(self, arrays: Sequence[Dict[str, numpy.ndarray]], device: torch.device) -> ParserPotentials:
+        """Pad cached `teacher_outputs` into a batch: padded heads get log-zero."""
+        lengths = [len(a["arc"]) for a in arrays]
+        B, N, R = len(arrays), max(lengths, default=0), len(self.labels)
+        arc = torch.full((B, N, N + 1), log_zero(torch.float32))
+        rel = torch.zeros(B, N, N + 1, R)
+        for b, (a, n) in enumerate(zip(arrays, lengths)):
+            arc[b, :n, : n + 1] = torch.from_numpy(numpy.asarray(a["arc"], dtype="float32"))
+            rel[b, :n, : n + 1] = torch.from_numpy(numpy.asarray(a["rel"], dtype="float32"))
+        return ParserPotentials(self.kd_kind, arc.to(device), rel.to(device),
+                                torch.tensor(lengths, dtype=torch.long, device=device))
+
+
+def set_tree(doc: Doc, heads: Sequence[int], deps: Sequence[str]) -> None:
+    """Write a tree given as heads (0 = ROOT, else 1-based word index) and relation names. spaCy
+    stores heads as offsets, a root pointing at itself; the doc becomes one sentence per root."""
+    n = len(doc)
+    if not n:
+        return
+    offsets = [0 if h == 0 else (h - 1) - i for i, h in enumerate(heads)]
+    array = numpy.zeros((n, 2), dtype="uint64")
+    array[:, 0] = numpy.array(offsets, dtype="int64").astype("uint64")
+    array[:, 1] = [doc.vocab.strings.add(dep) for dep in deps]
+    doc.from_array([HEAD, DEP], array)
