@@ -161,6 +161,9 @@ class Errors(metaclass=_Coded):
             "spacy-skd.CoNLLU.v1), or pass `labels` in [initialize.components.{name}].")
     E109 = ("Sequence-labelling parser '{name}': unknown decoder '{value}'. Choose one of: "
             "{options}.")
+    E114 = ("Model output of width {got} does not match the {expected} relations of parser "
+            "'{name}'. Leave `nO = null` in [components.{name}.model] so that it is sized from the "
+            "labels.")
     E106 = ("spacy-skd.ConcatTok2Vec.v1 needs one or more tok2vec models, "
             "got {value}. Give each encoder a [...model.tok2vec.*.<name>] block, e.g. a "
             "transformer listener and a spacy.Tok2Vec.v2.")

@@ -4,7 +4,8 @@ torch loss, and serialization of `cfg` plus a lazily built head.
 The heads are built only once their output width is known (from the labels at `initialize`,
 or from `cfg` on load), so loading must size and build the head before reading weights.
 """
-from typing import Callable, Dict, List, Optional, Tuple
+from itertools import islice
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import srsly
 import torch
@@ -13,13 +14,69 @@ from spacy.pipeline import TrainablePipe
 from spacy.training import Example, validate_examples
 from thinc.api import set_dropout_rate
 
+from ..errors import Errors
+
 # scores -> (loss, gradients for scores.potentials)
 LossOf = Callable[[object], Tuple[float, Tuple]]
 
 
 class TorchHeadPipe(TrainablePipe):
-    """Base class: `_step` (forward, loss, backward, optimiser) and (de)serialization. A
-    subclass sets `self.cfg` and implements `_size_head` (set the head's nO, and nI if known)."""
+    """Base class: labels in `cfg["labels"]`, head sizing, `_step` (forward, loss, backward,
+    optimiser) and (de)serialization. A subclass sets `self.cfg` and says how many outputs the
+    head has (`_n_outputs`) and what to say when a configured width disagrees (`_width_error`)."""
+
+    # -- labels ---------------------------------------------------------------------------------
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        return tuple(self.cfg["labels"])
+
+    @property
+    def label_data(self) -> List[str]:
+        return list(self.labels)
+
+    def add_label(self, label: str) -> int:
+        if not isinstance(label, str) or not label:
+            raise ValueError(Errors.E104.format(label=label, name=self.name))
+        if label in self.cfg["labels"]:
+            return 0
+        if self.model.get_ref("head").layers:
+            raise ValueError(Errors.E101.format(name=self.name, label=label))
+        self.cfg["labels"] = sorted(self.cfg["labels"] + [label])
+        self.vocab.strings.add(label)
+        return 1
+
+    def _initialize_head(self, get_examples: Callable[[], Iterable[Example]], labels: Sequence[str],
+                         no_labels: str) -> None:
+        """Add `labels` (error `no_labels` when there are none), size the head, initialise the
+        model on a few examples."""
+        for label in labels:
+            self.add_label(label)
+        if not self.labels:
+            raise ValueError(no_labels)
+        self._size_head()
+        docs = [eg.x for eg in islice(get_examples(), 10)]
+        self.model.initialize(X=docs or None)
+        # Kept for loading: a tok2vec whose width is known only from data (a transformer
+        # listener) cannot tell the head its input width before the weights are read.
+        self.cfg["nI"] = self.model.get_ref("head").get_dim("nI")
+
+    def _n_outputs(self) -> int:
+        """Width of the head's output (tags, relations, classes)."""
+        raise NotImplementedError
+
+    def _width_error(self, got: int) -> str:
+        """The message when a configured `nO` is not `_n_outputs()`."""
+        raise NotImplementedError
+
+    def _size_head(self) -> None:
+        head = self.model.get_ref("head")
+        n = self._n_outputs()
+        if head.has_dim("nO") and head.get_dim("nO") not in (None, n):
+            raise ValueError(self._width_error(head.get_dim("nO")))
+        head.set_dim("nO", n, force=True)
+        tok2vec = self.model.get_ref("tok2vec")
+        if tok2vec.has_dim("nO") and tok2vec.get_dim("nO"):
+            head.set_dim("nI", tok2vec.get_dim("nO"), force=True)
 
     def _step(self, examples: List[Example], loss_of: LossOf, where: str, *, drop: float, sgd,
               losses: Optional[Dict[str, float]]) -> Dict[str, float]:
@@ -50,14 +107,6 @@ class TorchHeadPipe(TrainablePipe):
             loss = per_doc(rebuild(potentials)).sum() / max(n_docs, 1)
             grads = torch.autograd.grad(loss, potentials, allow_unused=True)
         return loss.detach(), grads
-
-    def _remember_width(self) -> None:
-        """Keep nI for loading: a tok2vec whose width is known only from data (a transformer
-        listener) cannot tell the head its input width before the weights are read."""
-        self.cfg["nI"] = self.model.get_ref("head").get_dim("nI")
-
-    def _size_head(self) -> None:
-        raise NotImplementedError
 
     # -- serialization --------------------------------------------------------------------------
     def _ensure_model(self) -> None:

@@ -8,7 +8,6 @@ iterations over sibling, co-parent and grandparent scores, trained end to end th
 unrolled iterations. Decoding is MST, so every prediction is a well-formed single-root tree.
 As KD teachers they give each word's log P(head) [n, n+1] and log P(rel | head) [n, n+1, R].
 """
-from itertools import islice
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
@@ -87,47 +86,19 @@ class DependencyParser(TorchHeadPipe):
         return "mfvi" if self.cfg["iterations"] > 0 else "biaffine"
 
     # -- labels ---------------------------------------------------------------------------------
-    @property
-    def labels(self) -> Tuple[str, ...]:
-        """Dependency relations, e.g. nsubj, obj, obl:tmod."""
-        return tuple(self.cfg["labels"])
-
-    @property
-    def label_data(self) -> List[str]:
-        return list(self.labels)
-
-    def add_label(self, label: str) -> int:
-        if not isinstance(label, str) or not label:
-            raise ValueError(Errors.E104.format(label=label, name=self.name))
-        if label in self.cfg["labels"]:
-            return 0
-        if self.model.get_ref("head").layers:
-            raise ValueError(Errors.E101.format(name=self.name, label=label))
-        self.cfg["labels"] = sorted(self.cfg["labels"] + [label])
-        self.vocab.strings.add(label)
-        return 1
-
     def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None,
                    labels: Optional[Sequence[str]] = None) -> None:
         """Take relations from `labels` or from the gold trees, then size the head."""
         validate_get_examples(get_examples, f"{type(self).__name__}.initialize")
         if labels is None:
             labels = sorted({t.dep_ for eg in get_examples() for t in eg.reference if t.dep_})
-        for label in labels:
-            self.add_label(label)
-        if not self.labels:
-            raise ValueError(Errors.E107.format(name=self.name))
-        self._size_head()
-        docs = [eg.x for eg in islice(get_examples(), 10)]
-        self.model.initialize(X=docs or None)
-        self._remember_width()
+        self._initialize_head(get_examples, labels, Errors.E107.format(name=self.name))
 
-    def _size_head(self) -> None:
-        head = self.model.get_ref("head")
-        head.set_dim("nO", len(self.labels), force=True)
-        tok2vec = self.model.get_ref("tok2vec")
-        if tok2vec.has_dim("nO") and tok2vec.get_dim("nO"):
-            head.set_dim("nI", tok2vec.get_dim("nO"), force=True)
+    def _n_outputs(self) -> int:
+        return len(self.labels)
+
+    def _width_error(self, got: int) -> str:
+        return Errors.E114.format(got=got, expected=len(self.labels), name=self.name)
 
     # -- predict / set_annotations --------------------------------------------------------------
     def distribution(self, scores: ParserScores) -> HeadSelection:

@@ -5,7 +5,6 @@ cross-entropy on the gold entities, summed over spans and averaged over docs. Pr
 flat greedy decoding of `structs.span.SpanNER.decode`. As a KD teacher it gives each sentence's
 span scores [n, n, R+1]; `kd.span_targets` turns them into BIOES marginals for a tagger.
 """
-from itertools import islice
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
@@ -56,7 +55,8 @@ def make_span_ner(nlp: Language, name: str, model: Model, max_width: Optional[in
 
 
 class SpanEntityRecognizer(TorchHeadPipe):
-    """Softmax over classes per span; flat greedy decoding; span scores as KD teacher outputs."""
+    """Softmax over classes per span; flat greedy decoding; span scores as KD teacher outputs.
+    Class k >= 1 of the model is labels[k - 1]; class 0 is "no entity"."""
 
     kd_kind = "span"  # structure kind for KD adapters (case 4: span -> maxent)
 
@@ -72,27 +72,6 @@ class SpanEntityRecognizer(TorchHeadPipe):
         self.max_width = max_width
         self.cfg: Dict = {"labels": []}
 
-    # -- labels ---------------------------------------------------------------------------------
-    @property
-    def labels(self) -> Tuple[str, ...]:
-        """Entity types; class k >= 1 of the model is labels[k - 1]."""
-        return tuple(self.cfg["labels"])
-
-    @property
-    def label_data(self) -> List[str]:
-        return list(self.labels)
-
-    def add_label(self, label: str) -> int:
-        if not isinstance(label, str) or not label:
-            raise ValueError(Errors.E104.format(label=label, name=self.name))
-        if label in self.cfg["labels"]:
-            return 0
-        if self.model.get_ref("head").layers:
-            raise ValueError(Errors.E101.format(name=self.name, label=label))
-        self.cfg["labels"] = sorted(self.cfg["labels"] + [label])
-        self.vocab.strings.add(label)
-        return 1
-
     # -- initialize -----------------------------------------------------------------------------
     def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None,
                    labels: Optional[Sequence[str]] = None) -> None:
@@ -103,25 +82,13 @@ class SpanEntityRecognizer(TorchHeadPipe):
         validate_get_examples(get_examples, f"{type(self).__name__}.initialize")
         if labels is None:
             labels = sorted({ent.label_ for eg in get_examples() for ent in eg.reference.ents})
-        for label in labels:
-            self.add_label(label)
-        if not self.labels:
-            raise ValueError(Errors.E100.format(name=self.name))
-        self._size_head()
-        docs = [eg.x for eg in islice(get_examples(), 10)]
-        self.model.initialize(X=docs or None)
-        self._remember_width()
+        self._initialize_head(get_examples, labels, Errors.E100.format(name=self.name))
 
-    def _size_head(self) -> None:
-        head = self.model.get_ref("head")
-        n_classes = len(self.labels) + 1
-        if head.has_dim("nO") and head.get_dim("nO") not in (None, n_classes):
-            raise ValueError(Errors.E111.format(got=head.get_dim("nO"), expected=n_classes, name=self.name,
-                                                labels=list(self.labels)))
-        head.set_dim("nO", n_classes, force=True)
-        tok2vec = self.model.get_ref("tok2vec")
-        if tok2vec.has_dim("nO") and tok2vec.get_dim("nO"):
-            head.set_dim("nI", tok2vec.get_dim("nO"), force=True)
+    def _n_outputs(self) -> int:
+        return len(self.labels) + 1  # class 0 is "no entity"
+
+    def _width_error(self, got: int) -> str:
+        return Errors.E111.format(got=got, expected=len(self.labels) + 1, name=self.name, labels=list(self.labels))
 
     def _check_ready(self, action: str) -> None:
         """The head exists once `initialize` (or loading) has built it from the labels."""

@@ -6,7 +6,6 @@ Gold is read as a *partial* annotation: each token either has a known tag or is 
 or misaligned), and the loss is -log p(sequence agrees with the known tags), exact for the CRF
 and per-token for MaxEnt. Subclasses say how to score (`_log_likelihood`) and decode.
 """
-from itertools import islice
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
@@ -45,31 +44,12 @@ class SequenceTagger(TorchHeadPipe):
 
     # -- labels and tags ------------------------------------------------------------------------
     @property
-    def labels(self) -> Tuple[str, ...]:
-        return tuple(self.cfg["labels"])
-
-    @property
-    def label_data(self) -> List[str]:
-        return list(self.labels)
-
-    @property
     def tags(self) -> List[str]:
         """Tag inventory, e.g. O, B-LOC, I-LOC, E-LOC, S-LOC, ... for BIOES."""
         key = (self.labels, self.cfg["scheme"])
         if self._tag_cache is None or self._tag_cache[0] != key:
             self._tag_cache = (key, tag_set(self.labels, self.cfg["scheme"]))
         return self._tag_cache[1]
-
-    def add_label(self, label: str) -> int:
-        if not isinstance(label, str) or not label:
-            raise ValueError(Errors.E104.format(label=label, name=self.name))
-        if label in self.cfg["labels"]:
-            return 0
-        if self.model.get_ref("head").layers:
-            raise ValueError(Errors.E101.format(name=self.name, label=label))
-        self.cfg["labels"] = sorted(self.cfg["labels"] + [label])
-        self.vocab.strings.add(label)
-        return 1
 
     def transition_mask(self, device: torch.device) -> Optional[TransitionMask]:
         """Sequences the scheme allows (e.g. no O -> I-PER in BIOES), or None if unconstrained."""
@@ -88,25 +68,14 @@ class SequenceTagger(TorchHeadPipe):
         validate_get_examples(get_examples, f"{type(self).__name__}.initialize")
         if labels is None:
             labels = sorted({ent.label_ for eg in get_examples() for ent in eg.reference.ents})
-        for label in labels:
-            self.add_label(label)
-        if not self.labels:
-            raise ValueError(Errors.E100.format(name=self.name))
-        self._size_head()
-        docs = [eg.x for eg in islice(get_examples(), 10)]
-        self.model.initialize(X=docs or None)
-        self._remember_width()
+        self._initialize_head(get_examples, labels, Errors.E100.format(name=self.name))
 
-    def _size_head(self) -> None:
-        head = self.model.get_ref("head")
-        n_tags = len(self.tags)
-        if head.has_dim("nO") and head.get_dim("nO") not in (None, n_tags):
-            raise ValueError(Errors.E103.format(got=head.get_dim("nO"), expected=n_tags, name=self.name,
-                                                scheme=self.cfg["scheme"], labels=list(self.labels)))
-        head.set_dim("nO", n_tags, force=True)
-        tok2vec = self.model.get_ref("tok2vec")
-        if tok2vec.has_dim("nO") and tok2vec.get_dim("nO"):
-            head.set_dim("nI", tok2vec.get_dim("nO"), force=True)
+    def _n_outputs(self) -> int:
+        return len(self.tags)
+
+    def _width_error(self, got: int) -> str:
+        return Errors.E103.format(got=got, expected=len(self.tags), name=self.name, scheme=self.cfg["scheme"],
+                                  labels=list(self.labels))
 
     # -- predict / set_annotations --------------------------------------------------------------
     def predict(self, docs: Iterable[Doc]) -> List[List[int]]:
