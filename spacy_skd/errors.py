@@ -5,8 +5,8 @@ searchable and stays distinct from spaCy's own codes. A code is never renumbered
 retired code leaves a gap. A message says what happened, repeats the offending value and says
 how to fix it.
 
-Blocks: E001-E049 structures (`structs/`), E050-E099 readers (`training/readers.py`),
-E100-E149 models and components, E150-E199 KD, E200+ training and CLI.
+Blocks: E001-E049 structures (`structs/`), E050-E099 readers (`training/readers.py`,
+`training/conllu.py`), E100-E149 models and components, E150-E199 KD, E200+ training and CLI.
 """
 
 

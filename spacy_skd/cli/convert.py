@@ -43,7 +43,8 @@ def convert_cli(
     lang: str = typer.Option("en", "--lang", "-l", help="Language of the blank pipeline that builds the docs"),
 ) -> None:
     """Convert a CoNLL NER, slot-filling or CoNLL-U corpus to spaCy's binary .spacy format."""
-    from ..training import readers  # noqa: F401  (registers the readers when not installed)
+    # Registers the readers when the package is not installed (no entry points).
+    from ..training import conllu, readers  # noqa: F401
 
     n = convert_corpus(input_path, output_path, fmt=fmt, scheme=scheme, lang=lang)
     msg.good(f"Wrote {n} docs to {output_path}")

@@ -13,7 +13,6 @@ The on-disk cache has two levels, both keyed by the teacher's fingerprint and th
   expected transition counts, start/end, Top-1), derived from the potentials without the
   teacher and reused in every epoch and run with the same settings.
 """
-import logging
 import os
 import warnings
 from pathlib import Path
@@ -27,6 +26,7 @@ from spacy.pipeline import Pipe
 from spacy.tokens import Doc
 from spacy.training import Example, validate_examples
 from tqdm import tqdm
+from wasabi import msg
 
 from ..errors import Errors, Warnings
 from ..kd.adapters import make_targets, resolve_case, resolve_temperature_mode
@@ -39,7 +39,6 @@ KDWeight = Union[float, Iterable[float]]
 PARSER_KINDS = ("biaffine", "mfvi")
 # share of the teacher's mass outside a parser student's label vocabulary worth a warning
 LOST_MASS_WARN = 0.01
-logger = logging.getLogger(__name__)
 
 
 @Language.factory(
@@ -154,8 +153,10 @@ class StructuralKD(Pipe):
         if self._lost[1]:
             lost = self._lost[0] / self._lost[1]
             self.lost_mass = lost
-            (warnings.warn if lost > LOST_MASS_WARN else logger.info)(
-                Warnings.W152.format(name=self.name, student=self.student_name, mass=lost))
+            if lost > LOST_MASS_WARN:
+                warnings.warn(Warnings.W152.format(name=self.name, student=self.student_name, mass=lost))
+            else:
+                msg.info(f"[{self.name}] teacher mass outside the student's label vocabulary: {lost:.3%} per word")
 
     # -- update ---------------------------------------------------------------------------------
     def update(self, examples: Iterable[Example], *, drop: float = 0.0, sgd=None,

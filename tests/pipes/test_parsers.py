@@ -17,7 +17,7 @@ from spacy_skd.kd.parser_targets import parser_targets
 from spacy_skd.pipes.dependency_parser import DependencyParser
 from spacy_skd.structs.dependency import HeadSelection
 from spacy_skd.training.cache import TeacherCache, fingerprint_pipeline
-from spacy_skd.training.readers import create_conllu_reader
+from spacy_skd.training.conllu import create_conllu_reader
 from tests.conftest import FIXTURES
 
 EWT = FIXTURES / "ewt_sample.conllu"
