@@ -164,6 +164,8 @@ class Errors(metaclass=_Coded):
     E114 = ("Model output of width {got} does not match the {expected} relations of parser "
             "'{name}'. Leave `nO = null` in [components.{name}.model] so that it is sized from the "
             "labels.")
+    E115 = ("Sequence-labelling parser '{name}': decode_top_k must be an integer >= 1 or null "
+            "(all labels), got {value!r}.")
     E106 = ("spacy-skd.ConcatTok2Vec.v1 needs one or more tok2vec models, "
             "got {value}. Give each encoder a [...model.tok2vec.*.<name>] block, e.g. a "
             "transformer listener and a spacy.Tok2Vec.v2.")

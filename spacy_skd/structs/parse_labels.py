@@ -269,35 +269,55 @@ class LabelSpace:
         return log_q, uncovered.sum(-1) * words
 
     def head_scores(self, label_log_probs: torch.Tensor, lengths: torch.Tensor,
-                    pos_ids: Optional[torch.Tensor] = None) -> torch.Tensor:
+                    pos_ids: Optional[torch.Tensor] = None, top_k: Optional[int] = None) -> torch.Tensor:
         """label_log_probs [B, N, V] -> dependent x head scores [B, N+1, N+1] for `mst`: the
-        log-sum-exp over the labels that point at each head; log_zero where none does; row 0 dummy."""
+        log-sum-exp over the labels that point at each head; log_zero where none does; row 0 dummy.
+        top_k: only each word's k most probable labels count (None: all, exact). Decoding needs
+        the few likely heads, not the tail of ~1000 labels, and skips [B, N, V] index work."""
         check_float(label_log_probs)
         if label_log_probs.dim() != 3 or label_log_probs.shape[2] != len(self):
             raise ValueError(Errors.E002.format(name="label_log_probs", expected=f"[B, N, {len(self)}]",
                                                 shape=tuple(label_log_probs.shape)))
-        B, N, _ = label_log_probs.shape
+        lp, labels = self._candidates(label_log_probs, top_k)
+        return self._head_scores(lp, labels, lengths, pos_ids)
+
+    def _candidates(self, label_log_probs: torch.Tensor, top_k: Optional[int]):
+        """(log-probs [B, N, K], label ids [B, N, K] or None for all V labels)."""
+        if top_k is None or top_k >= label_log_probs.shape[-1]:
+            return label_log_probs, None
+        return label_log_probs.topk(max(int(top_k), 1), dim=-1)
+
+    def _head_scores(self, lp: torch.Tensor, labels: Optional[torch.Tensor], lengths: torch.Tensor,
+                     pos_ids: Optional[torch.Tensor]) -> torch.Tensor:
+        B, N, _ = lp.shape
         H = N + 1
-        head, valid = self._heads(lengths, B, N, pos_ids, label_log_probs.device)
-        neg = log_zero(label_log_probs.dtype)
+        head, valid = self._heads(lengths, B, N, pos_ids, lp.device, labels)
+        neg = log_zero(lp.dtype)
         idx = torch.where(valid, head, H)  # labels with no head go to a spare column H
-        lp = label_log_probs.masked_fill(~valid, neg)
+        lp = lp.masked_fill(~valid, neg)
         top = lp.new_full((B, N, H + 1), neg).scatter_reduce(2, idx, lp, "amax")  # [B, N, H+1]
         total = lp.new_zeros(B, N, H + 1).scatter_add(2, idx, (lp - top.gather(2, idx)).exp())
         scores = torch.where(total > 0, top + total.clamp_min(1e-30).log(), lp.new_full((), neg))
         return torch.cat([lp.new_full((B, 1, H), neg), scores[..., :H]], dim=1)
 
     def decode(self, label_log_probs: torch.Tensor, lengths: torch.Tensor,
-               pos_ids: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, List[List[str]]]:
+               pos_ids: Optional[torch.Tensor] = None,
+               top_k: Optional[int] = None) -> Tuple[torch.Tensor, List[List[str]]]:
         """Tree decoding: MST over `head_scores` (always a single-root tree); each word's relation
         is that of its best label pointing at the chosen head (of its best label overall when none
-        does). RETURNS heads [B, N+1] (as `mst`) and the relations of each sentence's words."""
-        heads = mst(self.head_scores(label_log_probs, lengths, pos_ids), lengths)
-        B, N, _ = label_log_probs.shape
-        head, valid = self._heads(lengths, B, N, pos_ids, label_log_probs.device)
-        match = valid & (head == heads[:, 1:].unsqueeze(-1))  # [B, N, V]
-        at_head = label_log_probs.masked_fill(~match, float("-inf")).argmax(-1)  # [B, N]
-        best = torch.where(match.any(-1), at_head, label_log_probs.argmax(-1)).tolist()
+        does). top_k as for `head_scores`. RETURNS heads [B, N+1] (as `mst`) and the relations of
+        each sentence's words."""
+        check_float(label_log_probs)
+        lp, labels = self._candidates(label_log_probs, top_k)
+        heads = mst(self._head_scores(lp, labels, lengths, pos_ids), lengths)
+        B, N, K = lp.shape
+        head, valid = self._heads(lengths, B, N, pos_ids, lp.device, labels)
+        match = valid & (head == heads[:, 1:].unsqueeze(-1))  # [B, N, K]
+        at_head = lp.masked_fill(~match, float("-inf")).argmax(-1)  # [B, N]
+        best = torch.where(match.any(-1), at_head, lp.argmax(-1))  # position among the candidates
+        if labels is not None:
+            best = labels.gather(2, best.unsqueeze(-1)).squeeze(-1)
+        best = best.tolist()
         rels = [[self.label_rels[v] or UNKNOWN_REL for v in best[b][:n]] for b, n in enumerate(lengths.tolist())]
         return heads, rels
 
@@ -305,14 +325,18 @@ class LabelSpace:
         """Encode a gold tree (heads[i] = head of word i+1) to vocabulary ids; -1 = label not in V."""
         return [self._index.get(label, -1) for label in self.encoding.encode(heads, rels, pos)]
 
-    def _heads(self, lengths, B, N, pos_ids, device) -> Tuple[torch.Tensor, torch.Tensor]:
+    def _heads(self, lengths, B, N, pos_ids, device, labels: Optional[torch.Tensor] = None
+               ) -> Tuple[torch.Tensor, torch.Tensor]:
         """RETURNS head [B, N, V] (long, in 0..N) each label points at from word i+1, and valid
-        [B, N, V]: the head exists in the sentence and the word itself is not padding."""
+        [B, N, V]: the head exists in the sentence and the word itself is not padding. With
+        `labels` [B, N, K] (label ids per word), the same for those labels only: [B, N, K]."""
         check_shape("lengths", lengths, (B,))
         lengths = lengths.to(device=device, dtype=torch.long)
         if B and (int(lengths.min()) < 0 or int(lengths.max()) > N):
             raise ValueError(Errors.E003.format(max_len=N, lengths=lengths.tolist()))
         ok, root, step = self._ok.to(device), self._root.to(device), self._step.to(device)
+        if labels is not None:
+            ok, root, step = ok[labels], root[labels], step[labels]  # [B, N, K]
         i = torch.arange(1, N + 1, device=device)  # [N] word positions
         word = (i <= lengths.unsqueeze(1)).unsqueeze(-1)  # [B, N, 1]
         n = lengths.view(B, 1, 1)
@@ -320,12 +344,13 @@ class LabelSpace:
             h = (i.unsqueeze(1) + step).expand(B, N, -1)  # [B, N, V]
             valid = ok & word & (root | ((h >= 1) & (h <= n)))
         else:
-            h, found = self._relpos_heads(lengths, B, N, pos_ids, device)
+            h, found = self._relpos_heads(lengths, B, N, pos_ids, device, labels)
             valid = ok & word & (root | found)
         head = torch.where(root | ~valid, 0, h)
         return head, valid
 
-    def _relpos_heads(self, lengths, B, N, pos_ids, device) -> Tuple[torch.Tensor, torch.Tensor]:
+    def _relpos_heads(self, lengths, B, N, pos_ids, device, labels: Optional[torch.Tensor] = None
+                      ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Head of each (word, relpos label) by prefix counts C[b, j, p] = #{words <= j tagged p}:
         "+k@p" from word i is the (C[i, p] + k)-th p-word, "-k@p" the (C[i-1, p] - k + 1)-th."""
         if pos_ids is None:
@@ -341,9 +366,13 @@ class LabelSpace:
         t_word = C[:, 1:].gather(2, tags.clamp(0, P - 1).unsqueeze(-1)).squeeze(-1)  # [B, N]
         slot = torch.where(real, tags.clamp(0, P - 1) * (N + 2) + t_word, 0)
         occ = C.new_zeros(B, P * (N + 2)).scatter_(1, slot, torch.where(real, j, 0))
-        V = len(self)
-        pos = self._pos.to(device).view(1, 1, V).expand(B, N, V)
-        step = self._step.to(device)
+        if labels is None:
+            V = len(self)
+            pos = self._pos.to(device).view(1, 1, V).expand(B, N, V)
+            step = self._step.to(device)
+        else:
+            V = labels.shape[-1]
+            pos, step = self._pos.to(device)[labels], self._step.to(device)[labels]  # [B, N, K]
         here = C[:, 1:].gather(2, pos)  # [B, N, V] count up to word i
         before = C[:, :-1].gather(2, pos)  # [B, N, V] count up to word i-1
         t = torch.where(step > 0, here + step, before + step + 1)  # [B, N, V] occurrence number

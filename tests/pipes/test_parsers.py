@@ -234,6 +234,22 @@ def test_seqlabel_unknown_decoder_errors():
         make_nlp("skd_seqlabel_parser", decoder="eisner")
 
 
+@pytest.mark.parametrize("value", [0, -3])
+def test_seqlabel_bad_decode_top_k_errors(value):
+    with pytest.raises(ValueError, match=r"\[skd-E115\]"):
+        make_nlp("skd_seqlabel_parser", decode_top_k=value)
+
+
+def test_seqlabel_decode_top_k_one_still_parses(trained):
+    """k = 1 keeps only each word's best label: still a tree, and the overfitted model's best
+    labels are the gold ones, so the parse is unchanged."""
+    nlp = make_nlp("skd_seqlabel_parser", decode_top_k=1)
+    nlp.from_bytes(trained["skd_seqlabel_parser"][0].to_bytes())
+    assert nlp.get_pipe("parser").decode_top_k == 1
+    scores = nlp.evaluate(examples_for(nlp))
+    assert scores["dep_uas"] == 1.0 and scores["dep_las"] == 1.0
+
+
 def test_seqlabel_relpos_trains_with_pos():
     nlp = make_nlp("skd_seqlabel_parser", encoding="relpos")
     examples = examples_for(nlp, pos=True)

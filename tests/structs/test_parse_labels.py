@@ -207,6 +207,28 @@ def test_parse_labels_mst_decode_recovers_one_hot_trees(seed, B, N, enc):
         assert is_tree(heads[b, 1:n + 1].tolist()) and len(rels[b]) == n
 
 
+@SETTINGS
+@given(seed=st.integers(0, 2**16), B=st.integers(1, 3), N=st.integers(1, 8), enc=st.sampled_from(ENCODINGS),
+       k=st.integers(1, 6))
+def test_parse_labels_top_k_head_scores_are_the_restricted_lse(seed, B, N, enc, k):
+    """top_k = k equals the exact head scores of the distribution with every label outside each
+    word's k best masked; k >= V is exact; decoding with top_k still gives trees."""
+    _, g, lengths, sentences, pos_ids = random_batch(seed, B, N)
+    labels = vocabulary(enc, sentences, ["junk"])
+    space = LabelSpace(labels, RELS, enc, pos_tags=TAGS)
+    pos_arg = pos_ids if enc == "relpos" else None
+    lp = torch.log_softmax(torch.randn(B, N, len(labels), generator=g, dtype=torch.float64) * 3, -1)
+    kept = lp.topk(min(k, len(labels)), -1).indices
+    masked = torch.full_like(lp, log_zero(torch.float64)).scatter(2, kept, lp.gather(2, kept))
+    assert torch.allclose(space.head_scores(lp, lengths, pos_arg, top_k=k), space.head_scores(masked, lengths, pos_arg))
+    assert torch.equal(space.head_scores(lp, lengths, pos_arg, top_k=len(labels)), space.head_scores(lp, lengths, pos_arg))
+    heads, rels = space.decode(lp, lengths, pos_arg, top_k=k)
+    full_heads, _ = space.decode(masked, lengths, pos_arg)
+    assert torch.equal(heads, full_heads)
+    for b, n in enumerate(lengths.tolist()):
+        assert is_tree(heads[b, 1:n + 1].tolist()) and len(rels[b]) == n
+
+
 def test_parse_labels_head_scores_lse_over_labels():
     space = LabelSpace(["+1_det", "+1_nsubj", "ROOT_root", "-1_det", "junk"], RELS, "offset")
     lp = torch.log(torch.tensor([[[0.1, 0.2, 0.3, 0.15, 0.25], [0.1, 0.2, 0.3, 0.15, 0.25]]], dtype=torch.float64))
