@@ -157,5 +157,7 @@ class HeadSelection:
         heads = mst(self.arc_log_probs.detach(), self.lengths)  # [B, H]
         B, H, _, R = self.rel_scores.shape
         h = heads.clamp(min=0)[:, :, None, None].expand(B, H, 1, R)
-        rels = self.rel_log_probs.detach().gather(2, h).squeeze(2).argmax(-1)  # [B, H]
+        # the raw scores at the chosen heads: same argmax as the log-probs, without normalising
+        # all [B, H, H, R] of them (the bulk of a parser's prediction time)
+        rels = self.rel_scores.detach().gather(2, h).squeeze(2).argmax(-1)  # [B, H]
         return heads, rels.masked_fill(heads < 0, -1)
