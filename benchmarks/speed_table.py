@@ -23,6 +23,7 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", help="NAME=MODEL@DATA.spacy, the first is the reference")
     parser.add_argument("--n-batches", type=int, default=30, help="benchmark batches (>= 30)")
     parser.add_argument("--warmup", type=int, default=1, help="passes over the data before timing")
+    parser.add_argument("--batch-size", type=int, default=64, help="docs per batch (30 batches are timed)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
     rows = []
@@ -34,7 +35,7 @@ def main() -> None:
         for path in (Path(model), Path(data)):
             if not path.exists():
                 parser.error(f"{path} does not exist")
-        wps = speed(Path(model).resolve(), Path(data).resolve(), args.n_batches, args.warmup)
+        wps = speed(Path(model).resolve(), Path(data).resolve(), args.n_batches, args.warmup, args.batch_size)
         rows.append({"name": name, "model": model, "data": data, "words_per_second": wps})
         print(f"{name}: {wps:,.0f} words/s", flush=True)
     base = rows[0]["words_per_second"]
