@@ -11,7 +11,7 @@ import srsly
 import torch
 from spacy import util
 from spacy.pipeline import TrainablePipe
-from spacy.training import Example, validate_examples
+from spacy.training import Example, validate_examples, validate_get_examples
 from thinc.api import set_dropout_rate
 
 from ..errors import Errors
@@ -45,20 +45,33 @@ class TorchHeadPipe(TrainablePipe):
         self.vocab.strings.add(label)
         return 1
 
-    def _initialize_head(self, get_examples: Callable[[], Iterable[Example]], labels: Sequence[str],
-                         no_labels: str) -> None:
-        """Add `labels` (error `no_labels` when there are none), size the head, initialise the
-        model on a few examples."""
+    def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp=None,
+                   labels: Optional[Sequence[str]] = None) -> None:
+        """Take labels from `labels` or from the examples (`labels_in`), size the head, and
+        initialise the model on a few examples.
+
+        labels (Optional[Sequence[str]]): e.g. from `spacy init labels`.
+        """
+        validate_get_examples(get_examples, f"{type(self).__name__}.initialize")
+        if labels is None:
+            labels = self.labels_in(get_examples)
         for label in labels:
             self.add_label(label)
         if not self.labels:
-            raise ValueError(no_labels)
+            raise ValueError(self._no_labels_error())
         self._size_head()
         docs = [eg.x for eg in islice(get_examples(), 10)]
         self.model.initialize(X=docs or None)
         # Kept for loading: a tok2vec whose width is known only from data (a transformer
         # listener) cannot tell the head its input width before the weights are read.
         self.cfg["nI"] = self.model.get_ref("head").get_dim("nI")
+
+    def labels_in(self, get_examples: Callable[[], Iterable[Example]]) -> List[str]:
+        """The labels of the training examples: their entity types, sorted (parsers override)."""
+        return sorted({ent.label_ for eg in get_examples() for ent in eg.reference.ents})
+
+    def _no_labels_error(self) -> str:
+        return Errors.E100.format(name=self.name)
 
     def _n_outputs(self) -> int:
         """Width of the head's output (tags, relations, classes)."""

@@ -15,7 +15,7 @@ import torch
 from spacy.attrs import DEP, HEAD
 from spacy.language import Language
 from spacy.tokens import Doc
-from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.training import Example, validate_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
@@ -86,13 +86,12 @@ class DependencyParser(TorchHeadPipe):
         return "mfvi" if self.cfg["iterations"] > 0 else "biaffine"
 
     # -- labels ---------------------------------------------------------------------------------
-    def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None,
-                   labels: Optional[Sequence[str]] = None) -> None:
-        """Take relations from `labels` or from the gold trees, then size the head."""
-        validate_get_examples(get_examples, f"{type(self).__name__}.initialize")
-        if labels is None:
-            labels = sorted({t.dep_ for eg in get_examples() for t in eg.reference if t.dep_})
-        self._initialize_head(get_examples, labels, Errors.E107.format(name=self.name))
+    def labels_in(self, get_examples: Callable[[], Iterable[Example]]) -> List[str]:
+        """The relations of the gold trees, sorted."""
+        return sorted({t.dep_ for eg in get_examples() for t in eg.reference if t.dep_})
+
+    def _no_labels_error(self) -> str:
+        return Errors.E107.format(name=self.name)
 
     def _n_outputs(self) -> int:
         return len(self.labels)

@@ -15,7 +15,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 import torch
 from spacy.language import Language
 from spacy.tokens import Doc
-from spacy.training import Example, validate_get_examples
+from spacy.training import Example
 from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
@@ -87,7 +87,8 @@ class SeqLabelParser(MaxEntTagger):
     @property
     def relations(self) -> List[str]:
         """The relations the labels use."""
-        return sorted({self.encoding.parse(label)[1] for label in self.labels if self.encoding.parse(label)})
+        parsed = (self.encoding.parse(label) for label in self.labels)
+        return sorted({p[1] for p in parsed if p})
 
     @cached_property
     def encoding(self):
@@ -104,14 +105,6 @@ class SeqLabelParser(MaxEntTagger):
         return self._spaces[key]
 
     # -- initialize -----------------------------------------------------------------------------
-    def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None,
-                   labels: Optional[Sequence[str]] = None) -> None:
-        """The label vocabulary is every label of the gold trees (or `labels`)."""
-        validate_get_examples(get_examples, f"{type(self).__name__}.initialize")
-        if labels is None:
-            labels = self.labels_in(get_examples)
-        super().initialize(get_examples, nlp=nlp, labels=labels)
-
     def labels_in(self, get_examples: Callable[[], Iterable[Example]]) -> List[str]:
         """Every label of the examples' complete gold trees, sorted."""
         found = set()

@@ -11,7 +11,7 @@ import numpy
 import torch
 from spacy.language import Language
 from spacy.tokens import Doc, Span
-from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.training import Example, validate_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
@@ -71,18 +71,6 @@ class SpanEntityRecognizer(TorchHeadPipe):
         self.scorer = scorer
         self.max_width = max_width
         self.cfg: Dict = {"labels": []}
-
-    # -- initialize -----------------------------------------------------------------------------
-    def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None,
-                   labels: Optional[Sequence[str]] = None) -> None:
-        """Take labels from `labels` or from every reference doc's entities, then size the head.
-
-        labels (Optional[Sequence[str]]): entity types, e.g. from `spacy init labels`.
-        """
-        validate_get_examples(get_examples, f"{type(self).__name__}.initialize")
-        if labels is None:
-            labels = sorted({ent.label_ for eg in get_examples() for ent in eg.reference.ents})
-        self._initialize_head(get_examples, labels, Errors.E100.format(name=self.name))
 
     def _n_outputs(self) -> int:
         return len(self.labels) + 1  # class 0 is "no entity"

@@ -6,13 +6,12 @@ Gold is read as a *partial* annotation: each token either has a known tag or is 
 or misaligned), and the loss is -log p(sequence agrees with the known tags), exact for the CRF
 and per-token for MaxEnt. Subclasses say how to score (`_log_likelihood`) and decode.
 """
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy
 import torch
-from spacy.language import Language
 from spacy.tokens import Doc, Span
-from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.training import Example, validate_examples
 from spacy.vocab import Vocab
 from thinc.api import Model
 
@@ -59,17 +58,6 @@ class SequenceTagger(TorchHeadPipe):
         return TransitionMask(start.to(device), trans.to(device), end.to(device))
 
     # -- initialize -----------------------------------------------------------------------------
-    def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None,
-                   labels: Optional[Sequence[str]] = None) -> None:
-        """Take labels from `labels` or from every reference doc's entities, then size the head.
-
-        labels (Optional[Sequence[str]]): entity types, e.g. from `spacy init labels`.
-        """
-        validate_get_examples(get_examples, f"{type(self).__name__}.initialize")
-        if labels is None:
-            labels = sorted({ent.label_ for eg in get_examples() for ent in eg.reference.ents})
-        self._initialize_head(get_examples, labels, Errors.E100.format(name=self.name))
-
     def _n_outputs(self) -> int:
         return len(self.tags)
 
