@@ -185,7 +185,8 @@ class StructuralKD(Pipe):
     def _targets_for(self, batch: Sequence[tuple], progress: bool = False) -> List[KDTargets]:
         """Targets (B = 1 items) for each sentence: cached ones are read; the rest are made from
         cached potentials, running the teacher only for sentences it has never seen."""
-        found = self._targets.get_many(batch)
+        # parser targets are never stored (see initialize): skip a lookup that can only miss
+        found = self._targets.get_many(batch) if self._store_targets else [None] * len(batch)
         missing = list(dict.fromkeys(w for w, hit in zip(batch, found) if hit is None))
         made: Dict[tuple, Dict[str, numpy.ndarray]] = {}
         if missing:
