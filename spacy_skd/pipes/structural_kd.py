@@ -37,6 +37,7 @@ from .tagger import SequenceTagger
 
 KDWeight = Union[float, Iterable[float]]
 PARSER_KINDS = ("biaffine", "mfvi")
+LOSS_MIXES = ("interpolate", "add")
 # share of the teacher's mass outside a parser student's label vocabulary worth a warning
 LOST_MASS_WARN = 0.01
 
@@ -52,11 +53,13 @@ LOST_MASS_WARN = 0.01
         "kd_weight": 1.0,
         "cache": True,
         "batch_size": 64,
+        "loss_mix": "interpolate",
+        "scale_t2": True,
     },
 )
 def make_structural_kd(nlp: Language, name: str, student: str, teacher_component: str, objective: str,
                        temperature: float, temperature_mode: str, kd_weight: KDWeight, cache: bool,
-                       batch_size: int) -> "StructuralKD":
+                       batch_size: int, loss_mix: str, scale_t2: bool) -> "StructuralKD":
     """Create the distillation component.
 
     student (str): name of the student component in this pipeline.
@@ -67,19 +70,26 @@ def make_structural_kd(nlp: Language, name: str, student: str, teacher_component
     kd_weight (float | Iterable[float]): lambda, or a schedule such as spacy-skd.teacher_annealing.v1.
     cache (bool): keep teacher outputs on disk across epochs and runs.
     batch_size (int): sentences per teacher batch in the initial teacher pass.
+    loss_mix (str): "interpolate": (1 - lambda) * gold + lambda * KD on every example (Wang et al.);
+        "add": gold + lambda * KD with the KD term on unlabeled examples only, whose gold is the
+        teacher's Top-1 (SenTScore's Eq. 2, lambda = lambda_KL; kd_weight 0 = pseudo-labels only).
+    scale_t2 (bool): multiply the KD term by T^2 (default, Hinton et al.); False leaves it out.
     """
     return StructuralKD(nlp, name, student=student, teacher_component=teacher_component, objective=objective,
                         temperature=temperature, temperature_mode=temperature_mode, kd_weight=kd_weight,
-                        cache=cache, batch_size=batch_size)
+                        cache=cache, batch_size=batch_size, loss_mix=loss_mix, scale_t2=scale_t2)
 
 
 class StructuralKD(Pipe):
     """Runs (or reads) the teacher and hands targets to the student; inert outside training."""
 
     def __init__(self, nlp: Language, name: str, *, student: str, teacher_component: str, objective: str,
-                 temperature: float, temperature_mode: str, kd_weight: KDWeight, cache: bool, batch_size: int):
+                 temperature: float, temperature_mode: str, kd_weight: KDWeight, cache: bool, batch_size: int,
+                 loss_mix: str = "interpolate", scale_t2: bool = True):
         if not temperature > 0:
             raise ValueError(Errors.E168.format(value=temperature))
+        if loss_mix not in LOSS_MIXES:
+            raise ValueError(Errors.E184.format(value=loss_mix, mixes=LOSS_MIXES))
         self.name = name
         self.nlp = nlp
         self.student_name = student
@@ -89,6 +99,8 @@ class StructuralKD(Pipe):
         self.temperature_mode = temperature_mode
         self.use_cache = cache
         self.batch_size = batch_size
+        self.loss_mix = loss_mix
+        self.scale_t2 = bool(scale_t2)
         self._weights = _as_schedule(kd_weight)
         self.teacher: Optional[Language] = None
         self._raw = self._targets = None  # TeacherCache or _MemoryStore, set at initialize
@@ -176,7 +188,7 @@ class StructuralKD(Pipe):
         student.set_kd_batch(KDBatch(
             examples=[id(eg) for eg in examples], targets=KDTargets.stack(items), objective=self.objective,
             weight=float(weight),
-            temperature=self.temperature, unlabeled=unlabeled,
+            temperature=self.temperature, unlabeled=unlabeled, mix=self.loss_mix, scale_t2=self.scale_t2,
         ))
         losses.setdefault(self.name, 0.0)
         return losses
@@ -268,10 +280,11 @@ class StructuralKD(Pipe):
         resolve_case(teacher.kd_kind, student.kd_kind, self.objective)
         if student.kd_kind == "seqlabel" and student.cfg["encoding"] != "offset":
             raise ValueError(Errors.E182.format(encoding=student.cfg["encoding"]))
-        if not isinstance(teacher, SequenceTagger):
+        teacher_scheme = getattr(teacher, "cfg", {}).get("scheme")
+        if not isinstance(teacher, SequenceTagger) and (teacher.kd_kind != "maxent" or teacher_scheme is None):
             return  # a span teacher maps onto the student's scheme; parsers have none
-        if teacher.cfg["scheme"] != student.cfg["scheme"]:
-            raise ValueError(Errors.E173.format(teacher=teacher.cfg["scheme"], student=student.cfg["scheme"],
+        if teacher_scheme != student.cfg["scheme"]:
+            raise ValueError(Errors.E173.format(teacher=teacher_scheme, student=student.cfg["scheme"],
                                                 name=self.student_name))
         if teacher.kd_kind == "maxent" and student.kd_kind == "crf" and student.cfg["constrained"] \
                 and self.objective == "structural":

@@ -104,7 +104,8 @@ class SequenceTagger(TorchHeadPipe):
     def get_loss(self, examples: Iterable[Example], scores: TaggerScores) -> Tuple[float, Tuple]:
         """(1 - lambda) * gold NLL + lambda * KD per doc, summed over tokens and averaged over docs
         (the sentence-level reduction of the reference implementations). Without a KD batch it
-        is the plain gold NLL. Unlabeled examples take the teacher's Top-1 as their gold.
+        is the plain gold NLL. Unlabeled examples take the teacher's Top-1 as their gold. With
+        the KD batch's mix "add": gold NLL + lambda * KD, the KD term on unlabeled docs only.
 
         RETURNS (Tuple[float, Tuple[Tensor, ...]]): loss and gradients for `scores.potentials`.
         """
@@ -122,7 +123,12 @@ class SequenceTagger(TorchHeadPipe):
             gold = -self._log_likelihood(live, allowed)  # [B]
             if kd is None or kd.objective == "none":
                 return gold
-            return (1.0 - kd.weight) * gold + kd.weight * self._kd_term(live, targets, kd.objective, kd.temperature)
+            term = self._kd_term(live, targets, kd.objective, kd.temperature)
+            if not kd.scale_t2 and kd.objective != "top1":
+                term = term / (kd.temperature * kd.temperature)
+            if kd.mix == "add":
+                return gold + kd.weight * term * kd.unlabeled.to(term.device, term.dtype)
+            return (1.0 - kd.weight) * gold + kd.weight * term
 
         loss, grads = self._tagger_loss_and_grads(scores, per_doc, len(examples))
         value = float(loss)
