@@ -238,6 +238,8 @@ class Errors(metaclass=_Coded):
             "loss computed in update().")
     E141 = ("SenTScore teacher '{name}': cached output {i} has shape {shape}, expected [n_words, {n_tags}] "
             "tag scores. The cache is from another teacher or version; delete it to rebuild.")
+    E142 = ("SenTScore: target token ids {ids} are not in the model's target vocabulary (sentinels, tags, "
+            "end of sequence). Targets must be built with `make_batch` from the same bundle.")
     # --- KD (E150-E199) ---
     E150 = ("KD temperature must be a finite number > 0, got {value}. Use 1 for no tempering; the "
             "reference configs use 1-7.")

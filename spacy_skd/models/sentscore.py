@@ -6,7 +6,10 @@ sBIO tag one token):
 
     encoder: <s0> w1 <s1> w2 ... wL <sL>            decoder: <s0> t1 <s1> t2 ... tL <sL> </s>
 
-Fine-tuning is the plain language-modelling loss on that target. Decoding never generates
+Fine-tuning is the plain language-modelling loss on that target, with the softmax taken over
+the ids a target can hold (sentinels, tags, </s>: `DecoderHead`): nothing else is ever a
+target, and the full-vocabulary projection (30k rows for MiniLM) would be 99% of the cost of a
+decoding step. Decoding is exact for the model so defined. It never generates
 free text: at word i, with the prefix `... <s_{i-1}>`, it scores every tag t of the sBIO set
 
     l_i(t) = log P(t | prefix) + log P(<s_i> | prefix, t)
@@ -23,7 +26,6 @@ then one over the B·K chosen rows to append the sentinel, whose logits are the 
 log P(t | prefix). Sentences are bucketed by length; longer sentences than the sentinel
 budget are cut into windows decoded independently.
 """
-import copy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
 
@@ -106,14 +108,93 @@ def make_batch(bundle: "Seq2SeqBundle", sentences: Sequence[Sequence[str]],
     return SenTBatch(input_ids, attention_mask, decoder_input_ids, labels)
 
 
-def lm_loss(model: torch.nn.Module, batch: SenTBatch) -> torch.Tensor:
-    """Mean token negative log-likelihood of the targets (the fine-tuning objective)."""
-    out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                decoder_input_ids=batch.decoder_input_ids,
-                decoder_attention_mask=(batch.labels != -100).long(), use_cache=False)
-    logits = out.logits.float()  # [B, U, V]
-    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch.labels.reshape(-1),
-                                             ignore_index=-100)
+def lm_loss(head: "DecoderHead", batch: SenTBatch) -> torch.Tensor:
+    """Mean token negative log-likelihood of the targets (the fine-tuning objective), under the
+    softmax over the target vocabulary."""
+    hidden = head.encode(batch.input_ids, batch.attention_mask)
+    log_probs, _ = head(batch.decoder_input_ids, hidden, batch.attention_mask, cache=None,
+                        decoder_mask=(batch.labels != -100).long())
+    targets = head.positions(batch.labels)  # [B, U] into the target vocabulary, -100 on padding
+    return torch.nn.functional.nll_loss(log_probs.reshape(-1, log_probs.shape[-1]), targets.reshape(-1),
+                                        ignore_index=-100)
+
+
+class DecoderHead:
+    """The decoder with its output layer restricted to the target vocabulary `ids`.
+
+    T5-family models and BERT2BERT encoder-decoders compute logits for these rows only; any other
+    seq2seq model computes its full logits and keeps these columns (same distribution, slower).
+    """
+
+    def __init__(self, model: torch.nn.Module, ids: Sequence[int]):
+        self.model = model
+        self.ids = sorted(set(int(i) for i in ids))
+        self._ids = torch.tensor(self.ids, dtype=torch.long)
+        self._lookup: Optional[torch.Tensor] = None
+        kind = getattr(model.config, "model_type", "")
+        if kind == "encoder-decoder" and hasattr(model.decoder, "cls") and hasattr(model.decoder, "bert"):
+            self.kind = "bert2bert"
+        elif hasattr(model, "lm_head") and hasattr(model, "decoder") and "t5" in kind:
+            self.kind = "t5"
+        else:
+            self.kind = "generic"
+
+    @classmethod
+    def for_bundle(cls, bundle: "Seq2SeqBundle") -> "DecoderHead":
+        return cls(bundle.model, [*bundle.sentinels, *bundle.tag_ids.values(), bundle.eos_id])
+
+    def positions(self, token_ids: torch.Tensor) -> torch.Tensor:
+        """Token ids -> positions in the target vocabulary (-100 stays -100)."""
+        size = max(self.ids[-1], int(token_ids.max()) if token_ids.numel() else 0) + 1
+        if self._lookup is None or len(self._lookup) < size or self._lookup.device != token_ids.device:
+            lookup = torch.full((size,), -1, dtype=torch.long)
+            lookup[self._ids] = torch.arange(len(self.ids))
+            self._lookup = lookup.to(token_ids.device)
+        keep = token_ids != -100
+        pos = torch.where(keep, self._lookup[token_ids.clamp(min=0)], token_ids)
+        if (pos[keep] < 0).any():
+            bad = sorted(set(token_ids[keep][pos[keep] < 0].tolist()))
+            raise ValueError(Errors.E142.format(ids=bad[:10]))
+        return pos
+
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Encoder states [B, S, d] as the decoder's cross-attention reads them."""
+        hidden = self.model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        proj = getattr(self.model, "enc_to_dec_proj", None) if self.kind == "bert2bert" else None
+        return proj(hidden) if proj is not None else hidden
+
+    def __call__(self, tokens: torch.Tensor, hidden: torch.Tensor, mask: torch.Tensor, cache: Any,
+                 decoder_mask: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, Any]:
+        """Feed `tokens` [R, k] after the cached prefix. With a `decoder_mask` (teacher forcing,
+        `tokens` the whole target) nothing is cached.
+
+        RETURNS: log-probs [R, k, |ids|] over the target vocabulary (float32), and the cache.
+        """
+        use_cache = decoder_mask is None
+        ids = self._ids.to(tokens.device)
+        if self.kind == "t5":
+            out = self.model.decoder(input_ids=tokens, attention_mask=decoder_mask, encoder_hidden_states=hidden,
+                                     encoder_attention_mask=mask, past_key_values=cache, use_cache=use_cache,
+                                     return_dict=True)
+            states = out.last_hidden_state
+            if self.model.config.tie_word_embeddings:  # as T5ForConditionalGeneration scales before lm_head
+                states = states * (self.model.model_dim ** -0.5)
+            head = self.model.lm_head
+            logits = torch.nn.functional.linear(states, head.weight[ids],
+                                                None if head.bias is None else head.bias[ids])
+        elif self.kind == "bert2bert":
+            decoder = self.model.decoder
+            out = decoder.bert(input_ids=tokens, attention_mask=decoder_mask, encoder_hidden_states=hidden,
+                               encoder_attention_mask=mask, past_key_values=cache, use_cache=use_cache,
+                               return_dict=True)
+            predictions = decoder.cls.predictions
+            logits = torch.nn.functional.linear(predictions.transform(out.last_hidden_state),
+                                                predictions.decoder.weight[ids], predictions.bias[ids])
+        else:
+            out = self.model(encoder_outputs=(hidden,), attention_mask=mask, decoder_input_ids=tokens,
+                             decoder_attention_mask=decoder_mask, past_key_values=cache, use_cache=use_cache)
+            logits = out.logits[..., ids]
+        return torch.log_softmax(logits.float(), dim=-1), (out.past_key_values if use_cache else None)
 
 
 @dataclass
@@ -137,8 +218,12 @@ class SenTScorer:
             raise ValueError(Errors.E131.format(tag=missing[0], tags=sorted(bundle.tag_ids)))
         self.bundle = bundle
         self.tags = list(tags)
+        self.head = DecoderHead.for_bundle(bundle)
         self._tag_tokens = torch.tensor([bundle.tag_ids[t] for t in self.tags], dtype=torch.long)
         self._sentinels = torch.tensor(bundle.sentinels, dtype=torch.long)
+        # the same ids as positions in the head's output
+        self._tag_pos = self.head.positions(self._tag_tokens)
+        self._sentinel_pos = self.head.positions(self._sentinels)
 
     def decode(self, sentences: Sequence[Sequence[str]], *, beam_size: int = 1, closing: bool = True,
                batch_size: int = 32) -> List[Decoded]:
@@ -176,20 +261,25 @@ class SenTScorer:
         return out
 
     def _decode_batch(self, sentences: List[List[str]], K: int, closing: bool) -> List[Decoded]:
-        bundle, model = self.bundle, self.bundle.model
-        device = next(model.parameters()).device
+        bundle, head = self.bundle, self.head
+        device = next(bundle.model.parameters()).device
         B, T = len(sentences), len(self.tags)
         lengths = torch.tensor([len(w) for w in sentences], device=device)
         n_max = int(lengths.max())
         input_ids, attention_mask = _pad([encoder_ids(bundle, w) for w in sentences], bundle.pad_id)
         input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
-        hidden = model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        rows = _Rows(model, hidden.repeat_interleave(K, 0), attention_mask.repeat_interleave(K, 0))  # B·K rows
-        tag_tokens = self._tag_tokens.to(device)
-        sentinels = self._sentinels.to(device)
+        hidden = head.encode(input_ids, attention_mask)
+        rows = _Rows(head, hidden.repeat_interleave(K, 0), attention_mask.repeat_interleave(K, 0))  # B·K rows
+        tag_tokens, tag_pos = self._tag_tokens.to(device), self._tag_pos.to(device)
+        sentinels, sentinel_pos = self._sentinels.to(device), self._sentinel_pos.to(device)
         start = torch.tensor([bundle.decoder_start_id, bundle.sentinels[0]], device=device)
-        logits, cache = self._step(rows, start.expand(B * K, 2), _empty_cache(model))
-        first = logits[:, tag_tokens]  # [B·K, T] log P(t | prefix)
+        log_probs, cache = rows.step(start.expand(B * K, 2), _empty_cache(head))
+        # cross-attention keys/values never change while decoding (row b·K + k always reads
+        # sentence b): kept once for the B·K rows and once for the B·K·T candidate rows, so a
+        # step only copies the short self-attention prefix
+        prefix, cross = _split_cache(cache)
+        cross_candidates = [tuple(t.repeat_interleave(T, 0) for t in layer) for layer in cross] if closing else None
+        first = log_probs[:, tag_pos]  # [B·K, T] log P(t | prefix)
         beam = torch.full((B, K), NEG_INF, device=device)
         beam[:, 0] = 0.0  # one live hypothesis until there are K distinct ones
         history = torch.zeros(B, K, n_max, T, device=device)  # l_i(t) along each hypothesis's prefix
@@ -199,8 +289,9 @@ class SenTScorer:
             sentinel = sentinels[i + 1]
             if closing:  # one token t on every candidate row: log P(<s_{i+1}> | prefix, t)
                 tokens = tag_tokens.repeat(B * K)[:, None]  # row (b·K + k)·T + t holds tag t
-                close, cand_cache = self._step(candidates, tokens, _repeat_cache(cache, T))
-                step = first + close[:, sentinel].view(B * K, T)
+                expanded = [tuple(t.repeat_interleave(T, 0) for t in layer) for layer in prefix]
+                close, candidate_cache = candidates.step(tokens, _join_cache(head, expanded, cross_candidates))
+                step = first + close[:, sentinel_pos[i + 1]].view(B * K, T)
             else:
                 step = first
             step = step.view(B, K, T)
@@ -215,70 +306,65 @@ class SenTScorer:
             history[:, :, i] = step.gather(1, parent[:, :, None].expand(B, K, T))
             chosen[:, :, i] = tag
             rows_index = (torch.arange(B, device=device)[:, None] * K + parent).view(-1)  # [B·K]
-            if closing:  # the chosen candidate's cache already ends in its tag: append the sentinel
-                cache = _select_cache(cand_cache, rows_index * T + tag.view(-1))
+            if closing:  # the chosen candidate's prefix already ends in its tag: append the sentinel
+                source, index = _split_cache(candidate_cache)[0], rows_index * T + tag.view(-1)
                 tokens = sentinel.expand(B * K, 1)
             else:
-                cache = _select_cache(cache, rows_index)
+                source, index = prefix, rows_index
                 tokens = torch.stack([tag_tokens[tag.view(-1)], sentinel.expand(B * K)], dim=1)
-            logits, cache = self._step(rows, tokens, cache)
-            first = logits[:, tag_tokens]
+            prefix = [tuple(t.index_select(0, index) for t in layer) for layer in source]
+            log_probs, cache = rows.step(tokens, _join_cache(head, prefix, cross))
+            prefix = _split_cache(cache)[0]
+            first = log_probs[:, tag_pos]
         best_tags = chosen[:, 0].cpu().numpy()
         best_scores = history[:, 0].float().cpu().numpy()
         return [Decoded(best_tags[b, :n].copy(), best_scores[b, :n].copy())
                 for b, n in enumerate(lengths.tolist())]
 
-    @staticmethod
-    def _step(rows: "_Rows", tokens: torch.Tensor, cache: Any) -> Tuple[torch.Tensor, Any]:
-        """Feed `tokens` [R, k] after the cached prefix of R rows; log-probs of the last position."""
-        out = rows.model_call(tokens, cache)
-        return torch.log_softmax(out.logits[:, -1].float(), dim=-1), out.past_key_values
-
 
 class _Rows:
     """Encoder states and masks for R decoder rows (each row one hypothesis or candidate)."""
 
-    def __init__(self, model: torch.nn.Module, hidden: torch.Tensor, mask: torch.Tensor):
-        self.model, self.hidden, self.mask = model, hidden, mask  # hidden: [R, S, d], mask: [R, S]
+    def __init__(self, head: DecoderHead, hidden: torch.Tensor, mask: torch.Tensor):
+        self.head, self.hidden, self.mask = head, hidden, mask  # hidden: [R, S, d], mask: [R, S]
 
     def repeat(self, n: int) -> "_Rows":
-        return _Rows(self.model, self.hidden.repeat_interleave(n, 0), self.mask.repeat_interleave(n, 0))
+        return _Rows(self.head, self.hidden.repeat_interleave(n, 0), self.mask.repeat_interleave(n, 0))
 
-    def model_call(self, tokens: torch.Tensor, cache: Any):
-        return self.model(encoder_outputs=(self.hidden,), attention_mask=self.mask, decoder_input_ids=tokens,
-                          past_key_values=cache, use_cache=True)
+    def step(self, tokens: torch.Tensor, cache: Any) -> Tuple[torch.Tensor, Any]:
+        """Feed `tokens` [R, k] after the cached prefix; target-vocabulary log-probs of the last
+        position [R, |ids|], and the extended cache."""
+        log_probs, cache = self.head(tokens, self.hidden, self.mask, cache)
+        return log_probs[:, -1], cache
 
 
-def _empty_cache(model: torch.nn.Module) -> Any:
+def _empty_cache(head: DecoderHead) -> Any:
     """T5-style models take a Cache object (they would return legacy tuples otherwise); BERT2BERT
     decoders in this transformers line still use tuples, which start as None."""
-    if getattr(model.config, "model_type", "") == "encoder-decoder":
+    if head.kind == "bert2bert":
         return None
     from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
     return EncoderDecoderCache(DynamicCache(), DynamicCache())
 
 
-def _repeat_cache(cache: Any, n: int) -> Any:
-    """A copy of the cache with every row repeated n times (row r -> rows r·n ... r·n + n - 1)."""
-    if hasattr(cache, "batch_repeat_interleave"):  # Cache objects repeat in place: on a copy
-        cache = copy.deepcopy(cache)
-        cache.batch_repeat_interleave(n)
-        return cache
-    return _map_tensors(cache, lambda t: t.repeat_interleave(n, 0))
+Layers = List[Tuple[torch.Tensor, ...]]
 
 
-def _select_cache(cache: Any, index: torch.Tensor) -> Any:
-    if hasattr(cache, "batch_select_indices"):
-        cache.batch_select_indices(index)
-        return cache
-    return _map_tensors(cache, lambda t: t.index_select(0, index))
+def _split_cache(cache: Any) -> Tuple[Layers, Layers]:
+    """A decoder cache as per-layer (key, value) of self-attention and of cross-attention."""
+    layers = cache.to_legacy_cache() if hasattr(cache, "to_legacy_cache") else cache
+    return [tuple(layer[:2]) for layer in layers], [tuple(layer[2:4]) for layer in layers]
 
 
-def _map_tensors(value: Any, fn) -> Any:
-    if isinstance(value, torch.Tensor):
-        return fn(value)
-    return type(value)(_map_tensors(v, fn) for v in value)
+def _join_cache(head: DecoderHead, prefix: Layers, cross: Layers) -> Any:
+    """The inverse of `_split_cache`, in the form the model takes (no tensor is copied)."""
+    layers = tuple(a + b for a, b in zip(prefix, cross))
+    if head.kind == "bert2bert":
+        return layers
+    from transformers.cache_utils import EncoderDecoderCache
+
+    return EncoderDecoderCache.from_legacy_cache(layers)
 
 
 def _pad(rows: Sequence[Sequence[int]], value: int) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -346,19 +432,20 @@ def build_bundle(spec: dict, texts: Sequence[str], tags: Sequence[str]) -> "Seq2
 def attach_bundle(model: Model, bundle: "Seq2SeqBundle") -> None:
     """Put the torch model under thinc (a PyTorchWrapper over its LM loss), so spaCy's optimizer
     updates it in `finish_update`. Replaces any model attached before."""
-    wrapper = PyTorchWrapper_v2(_LanguageModelLoss(bundle.model), convert_inputs=_batch_to_torch,
+    wrapper = PyTorchWrapper_v2(_LanguageModelLoss(DecoderHead.for_bundle(bundle)), convert_inputs=_batch_to_torch,
                                 convert_outputs=_loss_from_torch)
     model.layers.clear()
     model.layers.append(wrapper)
 
 
 class _LanguageModelLoss(torch.nn.Module):
-    def __init__(self, seq2seq: torch.nn.Module):
+    def __init__(self, head: DecoderHead):
         super().__init__()
-        self.seq2seq = seq2seq
+        self.seq2seq = head.model  # registered, so thinc's shim sees (and updates) its parameters
+        self.head = head
 
     def forward(self, batch: SenTBatch) -> torch.Tensor:
-        return lm_loss(self.seq2seq, batch)
+        return lm_loss(self.head, batch)
 
 
 def _forward(model: Model, batch: SenTBatch, is_train: bool):

@@ -46,10 +46,18 @@ def step_logprobs(bundle, words, tags):
     dec = [bundle.decoder_start_id, bundle.sentinels[0]]
     for i, t in enumerate(tags, start=1):
         dec += [bundle.tag_ids[t], bundle.sentinels[i]]
+    return full_pass(bundle, words, dec), dec
+
+
+def full_pass(bundle, words, dec):
+    """log-probs over the target vocabulary, as position -> {token id: log-prob}, from the model's
+    own full-vocabulary logits (no cache, no restricted head)."""
+    ids = sorted({*bundle.sentinels, *bundle.tag_ids.values(), bundle.eos_id})
     enc = torch.tensor([S.encoder_ids(bundle, words)])
     with torch.no_grad():
         logits = bundle.model(input_ids=enc, decoder_input_ids=torch.tensor([dec])).logits[0]
-    return torch.log_softmax(logits.double(), -1), dec
+    lp = torch.log_softmax(logits[:, ids].double(), -1)
+    return [{tok: float(lp[p, j]) for j, tok in enumerate(ids)} for p in range(len(dec))]
 
 
 def reference_scores(bundle, words, prefix, closing=True):
@@ -59,8 +67,8 @@ def reference_scores(bundle, words, prefix, closing=True):
     for t in TAGS:
         lp, dec = step_logprobs(bundle, words, list(prefix) + [t])
         pos = 2 * i + 1  # logits here predict the tag; one later, the closing sentinel
-        score = lp[pos, dec[pos + 1]] + (lp[pos + 1, dec[pos + 2]] if closing else 0.0)
-        out.append(float(score))
+        score = lp[pos][dec[pos + 1]] + (lp[pos + 1][dec[pos + 2]] if closing else 0.0)
+        out.append(score)
     return numpy.array(out)
 
 
@@ -76,7 +84,7 @@ def reference_greedy(bundle, words, closing=True):
 def sequence_score(bundle, words, tags):
     """log P(t1 <s1> ... tL <sL> | <s0>, words): the quantity beam search maximises."""
     lp, dec = step_logprobs(bundle, words, list(tags))
-    return float(sum(lp[p, dec[p + 1]] for p in range(1, 2 * len(tags) + 1)))
+    return sum(lp[p][dec[p + 1]] for p in range(1, 2 * len(tags) + 1))
 
 
 SENTENCES = [["a", "bb", "c"], ["x"], ["p", "q", "rr", "s", "t"], ["hello", "world"]]
@@ -164,17 +172,22 @@ def test_empty_sentence_and_bad_settings():
         S.SenTScorer(tiny_bundle(), TAGS + ["C"])
 
 
-def test_lm_loss_matches_manual_teacher_forcing():
-    bundle = tiny_bundle()
+@pytest.mark.parametrize("model_type", ["t5", "bert2bert"])
+def test_lm_loss_matches_manual_teacher_forcing(model_type):
+    bundle = tiny_bundle(model_type=model_type)
     words, tags = [["a", "bb"], ["x"]], [["A", "I"], ["O"]]
     expected = []
+    for w, t in zip(words, tags):
+        _, dec = step_logprobs(bundle, w, t)  # <start> <s0> t1 <s1> ... tL <sL>
+        target = dec[1:] + [bundle.eos_id]  # <s0> t1 <s1> ... <sL> </s>
+        lp = full_pass(bundle, w, dec)
+        expected += [-lp[p][target[p]] for p in range(len(target))]
     with torch.no_grad():
-        for w, t in zip(words, tags):
-            _, dec = step_logprobs(bundle, w, t)
-            target = dec[1:] + [bundle.eos_id]  # <s0> t1 <s1> ... <sL> </s>
-            logits = bundle.model(input_ids=torch.tensor([S.encoder_ids(bundle, w)]),
-                                  decoder_input_ids=torch.tensor([dec])).logits[0]
-            lp = torch.log_softmax(logits.double(), -1)
-            expected += [float(-lp[p, target[p]]) for p in range(len(target))]
-        loss = float(S.lm_loss(bundle.model, S.make_batch(bundle, words, tags)))
+        loss = float(S.lm_loss(S.DecoderHead.for_bundle(bundle), S.make_batch(bundle, words, tags)))
     assert loss == pytest.approx(numpy.mean(expected), abs=1e-5)
+
+
+def test_head_rejects_tokens_outside_the_target_vocabulary():
+    head = S.DecoderHead.for_bundle(tiny_bundle())
+    with pytest.raises(ValueError, match="E142"):
+        head.positions(torch.tensor([[59, 25]]))
