@@ -42,7 +42,7 @@ def read_score(path: Path, metric: str = "ents_f") -> Optional[Tuple[float, Opti
     value = data.get(metric)
     if not isinstance(value, (int, float)):
         return None
-    speed = data.get("speed")
+    speed = data.get("speed", data.get("words_per_second"))  # spacy evaluate | slot_eval.py
     return float(value) * 100.0, float(speed) if isinstance(speed, (int, float)) else None
 
 

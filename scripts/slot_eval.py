@@ -80,6 +80,25 @@ def _rate(count: int, seconds: float) -> Optional[float]:
     return count / seconds if seconds > 0 else None
 
 
+def _overrides(pairs: List[str], parser: argparse.ArgumentParser) -> dict:
+    """KEY=VALUE pairs as a nested config dict; values are parsed as JSON when they can be."""
+    config: dict = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            parser.error(f"--set {pair!r}: expected KEY=VALUE, e.g. components.slots.beam_size=3")
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            pass
+        node = config
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return config
+
+
 def _csv(values: Optional[List[str]]) -> List[str]:
     return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
 
@@ -95,6 +114,8 @@ def main(argv: Sequence[str] = None) -> int:
                         help="comma-separated components to disable, passed to spacy.load (repeatable)")
     parser.add_argument("--scheme", default="IOB2", help="tag scheme of seq.out (IOB2)")
     parser.add_argument("--gpu-id", type=int, default=-1, help="GPU to run on (-1: CPU)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override at load, e.g. components.slots.decoding=constrained (repeatable)")
     args = parser.parse_args(argv)
 
     import spacy
@@ -103,7 +124,7 @@ def main(argv: Sequence[str] = None) -> int:
         parser.error(f"{args.model}: pipeline folder not found")
     if args.gpu_id >= 0:
         spacy.require_gpu(args.gpu_id)
-    nlp = spacy.load(args.model, disable=_csv(args.disable))
+    nlp = spacy.load(args.model, disable=_csv(args.disable), config=_overrides(args.set, parser))
     try:
         metrics = evaluate_slots(nlp, args.split, batch_size=args.batch_size, scheme=args.scheme)
     except ValueError as err:

@@ -3,6 +3,7 @@
 Nothing here trains: the workflows are checked with weasel's own loader and `--dry` runs, and
 the scripts on tiny fixtures and fake metric files.
 """
+import argparse
 import gzip
 import hashlib
 import importlib.util
@@ -363,3 +364,28 @@ def test_fetch_assets_copies_and_verifies(tmp_path):
     (data / "bad.txt").write_text("hello\n")
     assert fetch.main([*args, "--only", "corpus_x"]) == 0
     assert not (project / "assets/corpus_z").exists()
+
+
+def test_run_sentscore_commands(tmp_path):
+    """gold students read gold only; pseudo and kd students read the silver split through the KD
+    config and differ only in lambda_KL (kd_weight 0 / 1)."""
+    run_sentscore = _load_script("run_sentscore")
+    args = argparse.Namespace(split=Path("corpus/snips-100"), teacher=Path("t/model-best"), cache=Path("cache/s"),
+                              gpu_id=-1, max_steps=9, max_unlabeled=500, temperature=10.0)
+    commands = {kind: run_sentscore.train_command(args, kind, 1, Path(f"out/{kind}")) for kind in run_sentscore.KINDS}
+    opts = {kind: dict(zip(cmd[5::2], cmd[6::2])) for kind, cmd in commands.items()}
+    assert commands["gold"][4] == "configs/student_bilstm_slots.cfg"
+    assert commands["kd"][4] == commands["pseudo"][4] == "configs/student_bilstm_sentscore_kd.cfg"
+    assert "--paths.silver" not in opts["gold"] and "--components.kd.kd_weight" not in opts["gold"]
+    assert (opts["pseudo"]["--components.kd.kd_weight"], opts["kd"]["--components.kd.kd_weight"]) == ("0", "1")
+    for o in opts.values():
+        assert o["--paths.train"] == "corpus/snips-100/gold-train" and o["--system.seed"] == "1"
+        assert o["--training.max_steps"] == "9"
+    assert opts["kd"]["--paths.silver"] == "corpus/snips-100/silver"
+    assert opts["kd"]["--corpora.train.max_unlabeled"] == "500"
+    assert opts["kd"]["--paths.cache"] == "cache/s" and opts["kd"]["--components.kd.temperature"] == "10.0"
+    constrained = run_sentscore.evaluate_command(args, Path("t/model-best"), Path("m.json"),
+                                                 "components.slots.decoding=constrained")
+    assert constrained[-2:] == ["--set", "components.slots.decoding=constrained"]
+    with pytest.raises(SystemExit):  # a split without its folders is refused before anything runs
+        run_sentscore.main(["x", "--split", str(tmp_path), "--teacher", str(tmp_path)])

@@ -59,11 +59,12 @@ def create_conll_ner_reader(
 
 @registry.readers("spacy-skd.SlotFilling.v1")
 def create_slot_filling_reader(
-    path: Path, scheme: str = "IOB2", limit: int = 0
+    path: Optional[Path], scheme: str = "IOB2", limit: int = 0
 ) -> Callable[["Language"], Iterator[Example]]:
     """SNIPS/ATIS slot filling: a folder with line-aligned `seq.in`, `seq.out` and optional `label`.
 
-    path (Path): the split's folder, e.g. `snips/train`.
+    path (Optional[Path]): the split's folder, e.g. `snips/train`; None yields no examples (as
+        the unlabeled part of `spacy-skd.Mixed.v1` when there is no silver data).
     scheme (str): tag scheme of `seq.out` (IOB2 for the SlotGated-SLU copies).
     limit (int): maximum number of utterances; 0 reads everything.
     RETURNS (Callable[[Language], Iterator[Example]]): the corpus.
@@ -178,11 +179,12 @@ class SlotFillingCorpus:
     limit (int): maximum number of utterances; 0 means no limit.
     """
 
-    def __init__(self, path: Union[str, Path], *, scheme: str = "IOB2", limit: int = 0) -> None:
-        self.path = _check_path(path)
+    def __init__(self, path: Union[str, Path, None], *, scheme: str = "IOB2", limit: int = 0) -> None:
+        self.path = None if path is None else _check_path(path)
         self.scheme = check_scheme(scheme)
         self.limit = _check_limit(limit)
-        missing = [name for name in ("seq.in", "seq.out") if not (self.path / name).is_file()]
+        missing = [] if self.path is None else \
+            [name for name in ("seq.in", "seq.out") if not (self.path / name).is_file()]
         if missing:
             raise ValueError(Errors.E055.format(path=self.path, missing=", ".join(missing)))
 
@@ -192,6 +194,8 @@ class SlotFillingCorpus:
         nlp (Language): provides the vocab.
         YIELDS (Example): predicted Doc with the words only, reference Doc with slots and intent.
         """
+        if self.path is None:
+            return
         in_path, out_path, label_path = (self.path / n for n in ("seq.in", "seq.out", "label"))
         decode = _TagDecoder(out_path, self.scheme)
         n = 0

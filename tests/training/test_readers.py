@@ -189,6 +189,7 @@ def test_raw_text_null_path_reads_nothing(nlp, tmp_path):
         '[c]\n@readers = "spacy-skd.RawText.v1"\npath = null\n'))["c"]
     assert list(corpus(nlp)) == [] and list(corpus(nlp)) == []
     assert list(create_raw_text_reader(None, limit=3)(nlp)) == []
+    assert list(create_slot_filling_reader(None)(nlp)) == []
     with pytest.raises(ValueError, match=r"\[skd-E050\]"):
         create_raw_text_reader(tmp_path / "missing.txt")
 
