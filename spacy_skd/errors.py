@@ -241,6 +241,7 @@ class Errors(metaclass=_Coded):
             "tag scores. The cache is from another teacher or version; delete it to rebuild.")
     E142 = ("SenTScore: target token ids {ids} are not in the model's target vocabulary (sentinels, tags, "
             "end of sequence). Targets must be built with `make_batch` from the same bundle.")
+    E143 = ("skd_sentscore: history_noise must be in [0, 1), got {value!r}.")
     # --- KD (E150-E199) ---
     E150 = ("KD temperature must be a finite number > 0, got {value}. Use 1 for no tempering; the "
             "reference configs use 1-7.")

@@ -108,6 +108,19 @@ def make_batch(bundle: "Seq2SeqBundle", sentences: Sequence[Sequence[str]],
     return SenTBatch(input_ids, attention_mask, decoder_input_ids, labels)
 
 
+def noisy_history(batch: SenTBatch, tag_ids: Sequence[int], rate: float) -> SenTBatch:
+    """The batch with each tag the decoder reads (not the targets) replaced, with probability
+    `rate`, by a random tag. With a hundred gold sentences a decoder otherwise memorises whole tag
+    sequences from their own history; with noisy history it has to read the words."""
+    if rate <= 0:
+        return batch
+    tags = torch.tensor(sorted(set(tag_ids)), dtype=torch.long)
+    inputs = batch.decoder_input_ids.clone()
+    swap = torch.isin(inputs, tags) & (torch.rand(inputs.shape) < rate)
+    inputs[swap] = tags[torch.randint(len(tags), (int(swap.sum()),))]
+    return SenTBatch(batch.input_ids, batch.attention_mask, inputs, batch.labels)
+
+
 def lm_loss(head: "DecoderHead", batch: SenTBatch) -> torch.Tensor:
     """Mean token negative log-likelihood of the targets (the fine-tuning objective), under the
     softmax over the target vocabulary."""

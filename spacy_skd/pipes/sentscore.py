@@ -25,7 +25,8 @@ from thinc.api import Config, Model
 
 from ..errors import Errors, Warnings
 from ..kd.adapters import TeacherPotentials
-from ..models.sentscore import Decoded, SenTScorer, attach_bundle, build_bundle, make_batch, max_window, windows
+from ..models.sentscore import (Decoded, SenTScorer, attach_bundle, build_bundle, make_batch, max_window,
+                                noisy_history, windows)
 from ..structs.tag_schemes import spans_to_tags, tag_set, tags_to_spans
 
 DECODINGS = ("sentscore", "constrained")
@@ -44,12 +45,13 @@ DEFAULT_SENTSCORE_MODEL = Config().from_str(
         "decoding": "sentscore",
         "beam_size": 1,
         "batch_size": 32,
+        "history_noise": 0.0,
         "scorer": {"@scorers": "spacy.ner_scorer.v1"},
     },
     default_score_weights={"ents_f": 1.0, "ents_p": 0.0, "ents_r": 0.0, "ents_per_type": None},
 )
 def make_sentscore(nlp: Language, name: str, model: Model, decoding: str, beam_size: int, batch_size: int,
-                   scorer: Optional[Callable]) -> "SenTScoreTagger":
+                   history_noise: float, scorer: Optional[Callable]) -> "SenTScoreTagger":
     """Create a SenTScore tagger.
 
     model (Model): spacy-skd.SenTScore.v1.
@@ -57,10 +59,12 @@ def make_sentscore(nlp: Language, name: str, model: Model, decoding: str, beam_s
         (SenT' generation restricted to valid tags, the paper's baseline).
     beam_size (int): K; 1 is greedy (the paper's setting, and what the KD targets use).
     batch_size (int): sentence windows per decoder batch.
+    history_noise (float): in training, the probability that a tag the decoder reads as history
+        is replaced by a random tag (the targets are untouched); 0 is plain teacher forcing.
     scorer (Optional[Callable]): scores doc.ents; spaCy's NER scorer by default.
     """
     return SenTScoreTagger(nlp.vocab, model, name, decoding=decoding, beam_size=beam_size,
-                           batch_size=batch_size, scorer=scorer)
+                           batch_size=batch_size, history_noise=history_noise, scorer=scorer)
 
 
 class SenTScoreTagger(TrainablePipe):
@@ -69,11 +73,15 @@ class SenTScoreTagger(TrainablePipe):
     kd_kind = "maxent"  # per-word distributions, like a MaxEnt tagger's softmax
 
     def __init__(self, vocab: Vocab, model: Model, name: str = "skd_sentscore", *, decoding: str = "sentscore",
-                 beam_size: int = 1, batch_size: int = 32, scorer: Optional[Callable] = None):
+                 beam_size: int = 1, batch_size: int = 32, history_noise: float = 0.0,
+                 scorer: Optional[Callable] = None):
         if decoding not in DECODINGS:
             raise ValueError(Errors.E137.format(decoding=decoding, decodings=DECODINGS))
         if beam_size < 1 or batch_size < 1:
             raise ValueError(Errors.E132.format(beam_size=beam_size, batch_size=batch_size))
+        if not 0.0 <= history_noise < 1.0:
+            raise ValueError(Errors.E143.format(value=history_noise))
+        self.history_noise = float(history_noise)
         self.vocab = vocab
         self.model = model
         self.name = name
@@ -161,7 +169,9 @@ class SenTScoreTagger(TrainablePipe):
                 targets.append(tags[start:end])
         if not words:
             return losses
-        loss, backprop = self.model.begin_update(make_batch(self.scorer_.bundle, words, targets))
+        bundle = self.scorer_.bundle
+        batch = noisy_history(make_batch(bundle, words, targets), bundle.tag_ids.values(), self.history_noise)
+        loss, backprop = self.model.begin_update(batch)
         backprop(1.0)
         if sgd is not None:
             self.finish_update(sgd)

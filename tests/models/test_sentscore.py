@@ -191,3 +191,17 @@ def test_head_rejects_tokens_outside_the_target_vocabulary():
     head = S.DecoderHead.for_bundle(tiny_bundle())
     with pytest.raises(ValueError, match="E142"):
         head.positions(torch.tensor([[59, 25]]))
+
+
+def test_noisy_history_changes_only_the_tags_the_decoder_reads():
+    bundle = tiny_bundle()
+    batch = S.make_batch(bundle, [["a", "bb", "c"], ["x"]], [["A", "I", "O"], ["B"]])
+    assert S.noisy_history(batch, bundle.tag_ids.values(), 0.0) is batch
+    torch.manual_seed(0)
+    noisy = S.noisy_history(batch, bundle.tag_ids.values(), 0.99)
+    tags = torch.tensor(list(bundle.tag_ids.values()))
+    is_tag = torch.isin(batch.decoder_input_ids, tags)
+    assert torch.equal(noisy.labels, batch.labels) and torch.equal(noisy.input_ids, batch.input_ids)
+    assert torch.equal(noisy.decoder_input_ids[~is_tag], batch.decoder_input_ids[~is_tag])
+    assert torch.isin(noisy.decoder_input_ids[is_tag], tags).all()
+    assert not torch.equal(noisy.decoder_input_ids, batch.decoder_input_ids)

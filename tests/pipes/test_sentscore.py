@@ -61,8 +61,9 @@ def test_learns_the_training_slots(teacher):
         assert [(e.start, e.end, e.label_) for e in doc.ents] == ents
 
 
-def test_loss_falls():
-    nlp = sentscore_nlp()
+@pytest.mark.parametrize("noise", [0.0, 0.3])
+def test_loss_falls(noise):
+    nlp = sentscore_nlp(history_noise=noise)
     examples = examples_from(nlp, DATA)
     optimizer = nlp.initialize(lambda: examples)
     optimizer.learn_rate = 0.003
@@ -118,6 +119,8 @@ def test_errors():
         sentscore_nlp(model={**TINY, "init": "checkpoint"})
     with pytest.raises(ValueError, match="E137"):
         sentscore_nlp(decoding="sampling")
+    with pytest.raises(ValueError, match="E143"):
+        sentscore_nlp(history_noise=1.0)
     nlp = sentscore_nlp()
     with pytest.raises(ValueError, match="E136"):
         nlp("play madonna")
