@@ -186,3 +186,25 @@ def test_teacher_config_trains_and_reloads(config, tiny_bert, tmp_path, monkeypa
         out = train_student("student_crf_kd.cfg", tmp_path / "teacher" / "model-last", tmp_path,
                             **{"training.max_steps": 2})
         assert spacy.load(out / "model-last").pipe_names == ["kd", "tok2vec", "ner"]
+
+
+def test_sentscore_teacher_and_bilstm_student_configs_train(tmp_path):
+    """SenTScore through `spacy train`: a few steps of the shipped teacher config (a tiny scratch
+    T5: CI has no MiniLM), then the shipped KD student config on gold + silver from it."""
+    pytest.importorskip("tokenizers")
+    slots = {"paths.train": str(SLOTS), "paths.dev": str(SLOTS), "training.max_steps": 4,
+             "training.eval_frequency": 2}
+    tiny_t5 = {"components.slots.model.init": "scratch", "components.slots.model.d_model": 32,
+               "components.slots.model.d_ff": 64, "components.slots.model.n_layers": 1,
+               "components.slots.model.n_heads": 2, "components.slots.model.vocab_size": 200,
+               "components.slots.model.n_sentinels": 40}
+    train(REPO_ROOT / "configs" / "sentscore_teacher.cfg", tmp_path / "teacher", overrides={**slots, **tiny_t5})
+    teacher = tmp_path / "teacher" / "model-last"
+    assert spacy.load(teacher).pipe_names == ["slots"]
+    train(REPO_ROOT / "configs" / "student_bilstm_sentscore_kd.cfg", tmp_path / "student",
+          overrides={**slots, "paths.silver": str(SLOTS), "paths.teacher": str(teacher),
+                     "paths.cache": str(tmp_path / "cache")})
+    nlp = spacy.load(tmp_path / "student" / "model-last")
+    assert nlp.pipe_names == ["kd", "slots"] and nlp.get_pipe("slots").cfg["scheme"] == "sBIO"
+    assert set(nlp.get_pipe("slots").labels) == set(spacy.load(teacher).get_pipe("slots").labels)
+    nlp("play the song yesterday by the beatles")
