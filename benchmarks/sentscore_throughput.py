@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     print(f"torch threads: {torch.get_num_threads()}")
     teacher = spacy.load(args.teacher)
-    scorer = teacher.get_pipe(args.component).scorer_
+    scorer = teacher.get_pipe(args.component).sentscorer
     sentences = read_words(args.split, args.n)
     n_words = sum(map(len, sentences))
     print(f"{len(sentences)} utterances, {n_words} words, {len(scorer.tags)} tags, beam {args.beam}")

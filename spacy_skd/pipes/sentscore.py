@@ -130,7 +130,8 @@ class SenTScoreTagger(TrainablePipe):
         self._scorer = SenTScorer(bundle, self.tags)
 
     @property
-    def scorer_(self) -> SenTScorer:
+    def sentscorer(self) -> SenTScorer:
+        """The decoder over the trained model (not spaCy's metric `scorer`)."""
         if self._scorer is None:
             raise ValueError(Errors.E136)
         return self._scorer
@@ -139,7 +140,7 @@ class SenTScoreTagger(TrainablePipe):
     def predict(self, docs: Iterable[Doc]) -> List[Decoded]:
         """Best sBIO tags and the per-word tag log-likelihoods l_i(t) [n, |T|] of every doc."""
         docs = list(docs)
-        return self.scorer_.decode([[t.text for t in doc] for doc in docs], beam_size=self.beam_size,
+        return self.sentscorer.decode([[t.text for t in doc] for doc in docs], beam_size=self.beam_size,
                                    closing=self.decoding == "sentscore", batch_size=self.batch_size)
 
     def set_annotations(self, docs: Iterable[Doc], decoded: List[Decoded]) -> None:
@@ -158,18 +159,17 @@ class SenTScoreTagger(TrainablePipe):
         losses.setdefault(self.name, 0.0)
         examples = list(examples)
         validate_examples(examples, "SenTScoreTagger.update")
-        self.scorer_  # noqa: B018 (raises if not initialized)
+        bundle = self.sentscorer.bundle  # raises if not initialized
         words, targets = [], []
         for eg in examples:
             tags = self._gold_tags(eg)
             if tags is None:
                 continue
-            for start, end in windows(len(tags), max_window(self.scorer_.bundle)):
+            for start, end in windows(len(tags), max_window(bundle)):
                 words.append([t.text for t in eg.predicted[start:end]])
                 targets.append(tags[start:end])
         if not words:
             return losses
-        bundle = self.scorer_.bundle
         batch = noisy_history(make_batch(bundle, words, targets), bundle.tag_ids.values(), self.history_noise)
         loss, backprop = self.model.begin_update(batch)
         backprop(1.0)
@@ -200,7 +200,7 @@ class SenTScoreTagger(TrainablePipe):
     def teacher_outputs(self, docs: List[Doc]) -> List[Dict[str, numpy.ndarray]]:
         """l_i(t) [n, |T|] per doc along the greedy prefix: softmax over t is the teacher's
         per-word distribution, its argmax the greedy (K = 1) tags."""
-        decoded = self.scorer_.decode([[t.text for t in doc] for doc in docs], beam_size=1, closing=True,
+        decoded = self.sentscorer.decode([[t.text for t in doc] for doc in docs], beam_size=1, closing=True,
                                       batch_size=self.batch_size)
         return [{"emissions": d.scores.astype("float32")} for d in decoded]
 

@@ -50,7 +50,7 @@ def test_initialize_builds_single_token_tags():
     pipe = nlp.get_pipe("slots")
     assert pipe.labels == ("artist", "city", "playlist", "track")
     assert pipe.tags == ["O", "I", "artist", "city", "playlist", "track"]
-    bundle = pipe.scorer_.bundle
+    bundle = pipe.sentscorer.bundle
     assert len(set(bundle.tag_ids[t] for t in pipe.tags)) == len(pipe.tags)
 
 
