@@ -1,6 +1,8 @@
 """Shared test fixtures. Tests use tiny in-repo fixtures; integration tests that read the real
 datasets in ../shared/data are marked `data` and skip cleanly when that folder is absent."""
+import importlib.util
 import os
+import types
 from pathlib import Path
 from typing import Callable, List, Sequence, Tuple
 
@@ -32,6 +34,14 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared datasets not found at {SHARED_DATA} (set SKD_DATA_DIR)")
     return SHARED_DATA
+
+
+def load_script(name: str) -> types.ModuleType:
+    """A script of scripts/ (not a package) imported as a module, for testing its functions."""
+    spec = importlib.util.spec_from_file_location(f"skd_scripts_{name}", REPO_ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def examples_from(nlp: Language, data: Sequence[Tuple[str, List[Tuple[int, int, str]]]]) -> List[Example]:

@@ -1,6 +1,5 @@
 """scripts/marginals_f1.py (Structural KD, Table 6): a teacher's F1 against the F1 of its unary
 marginals' argmax, on tiny teachers trained on the CoNLL-2003 fixture."""
-import importlib.util
 import json
 
 import pytest
@@ -13,7 +12,7 @@ from spacy_skd.cli.convert import convert_corpus
 from spacy_skd.structs.chain import LinearChainCRF
 from spacy_skd.structs.span import SpanNER
 from spacy_skd.training.readers import create_conll_ner_reader
-from tests.conftest import FIXTURES, REPO_ROOT, train_tagger
+from tests.conftest import FIXTURES, load_script, train_tagger
 
 CONLL = FIXTURES / "conll2003_sample.conll"  # 4 sentences, LOC/MISC/ORG/PER, IOB1
 SMALL = {"model": {"tok2vec": {"embed": {"width": 32, "rows": [500, 100, 250, 250]},
@@ -22,14 +21,8 @@ FACTORIES = {"span": "skd_span_ner", "crf": "skd_crf_tagger", "maxent": "skd_max
 STEPS = {"span": 30, "crf": 30, "maxent": 3}  # the MaxEnt teacher is left undertrained on purpose
 
 
-def _load_script(name: str):
-    spec = importlib.util.spec_from_file_location(f"skd_scripts_{name}", REPO_ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
-
-script = _load_script("marginals_f1")
+script = load_script("marginals_f1")
 
 
 @pytest.fixture(scope="module")

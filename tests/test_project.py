@@ -6,7 +6,6 @@ the scripts on tiny fixtures and fake metric files.
 import argparse
 import gzip
 import hashlib
-import importlib.util
 import json
 import re
 import shlex
@@ -19,18 +18,11 @@ from pathlib import Path
 import pytest
 import srsly
 
-from .conftest import FIXTURES, REPO_ROOT
+from .conftest import FIXTURES, REPO_ROOT, load_script
 
 PROJECT_FILE = REPO_ROOT / "project.yml"
-SCRIPTS = REPO_ROOT / "scripts"
 CASE_WORKFLOWS = {"case1a", "case2a", "case3", "case1b", "case2b", "case4", "demo"}
 
-
-def _load_script(name: str) -> types.ModuleType:
-    spec = importlib.util.spec_from_file_location(f"skd_scripts_{name}", SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -167,7 +159,7 @@ def _fixture_sentences():
 
 
 def test_split_is_a_deterministic_partition(tmp_path):
-    prepare = _load_script("prepare_data")
+    prepare = load_script("prepare_data")
     source = FIXTURES / "conll2003_sample.conll"
     outputs = []
     for run in ("a", "b"):
@@ -200,7 +192,7 @@ def test_split_is_a_deterministic_partition(tmp_path):
 
 
 def test_split_sample_depends_on_seed_only():
-    prepare = _load_script("prepare_data")
+    prepare = load_script("prepare_data")
     a = prepare.sample_gold(1000, 0.1, seed=0)
     assert a == prepare.sample_gold(1000, 0.1, seed=0)
     assert len(a) == 100 and a == sorted(set(a))
@@ -211,7 +203,7 @@ def test_split_sample_depends_on_seed_only():
 
 
 def test_raw_drops_labels_and_docstart(tmp_path):
-    prepare = _load_script("prepare_data")
+    prepare = load_script("prepare_data")
     out = tmp_path / "nl.txt"
     assert prepare.main(["raw", str(FIXTURES / "conll2002_nl_sample.conll"), str(out), "--scheme", "IOB2"]) == 0
     lines = out.read_text(encoding="utf8").splitlines()
@@ -241,7 +233,7 @@ def fake_deepsig(monkeypatch):
 
 
 def test_results_table_mean_std_aso_and_missing(tmp_path, fake_deepsig, capsys):
-    table_script = _load_script("results_table")
+    table_script = load_script("results_table")
     metrics = tmp_path / "metrics" / "case1a"
     _write_metrics(metrics, {
         "teacher": 0.91,
@@ -274,7 +266,7 @@ def test_results_table_mean_std_aso_and_missing(tmp_path, fake_deepsig, capsys):
 
 
 def test_results_table_empty_folder_and_single_seed(tmp_path, fake_deepsig):
-    table_script = _load_script("results_table")
+    table_script = load_script("results_table")
     results = table_script.collect(tmp_path / "nothing", ["none", "structural"], [0])
     table = table_script.make_table("demo", results)
     assert "| teacher | – | missing |" in table
@@ -289,7 +281,7 @@ def test_results_table_empty_folder_and_single_seed(tmp_path, fake_deepsig):
 @pytest.mark.slow
 def test_results_table_real_aso():
     pytest.importorskip("deepsig")
-    eps = _load_script("results_table").aso_score([85.0, 86.0, 87.0], [80.0, 81.0, 82.0])
+    eps = load_script("results_table").aso_score([85.0, 86.0, 87.0], [80.0, 81.0, 82.0])
     assert 0.0 <= eps < 0.5
 
 
@@ -297,7 +289,7 @@ def test_results_table_real_aso():
 
 
 def _run_case_dry(capsys, *args):
-    run_case = _load_script("run_case")
+    run_case = load_script("run_case")
     assert run_case.main([*args, "--dry-run"]) == 0
     return [line.strip() for line in capsys.readouterr().out.splitlines() if line.strip().startswith("python ")]
 
@@ -338,7 +330,7 @@ def test_run_case_unlabeled_only_students(capsys):
 
 
 def test_fetch_assets_copies_and_verifies(tmp_path):
-    fetch = _load_script("fetch_assets")
+    fetch = load_script("fetch_assets")
     data = tmp_path / "data" / "corpus_x"
     data.mkdir(parents=True)
     (data / "good.txt").write_text("hello\n")
@@ -369,7 +361,7 @@ def test_fetch_assets_copies_and_verifies(tmp_path):
 def test_run_sentscore_commands(tmp_path):
     """gold students read gold only; pseudo and kd students read the silver split through the KD
     config and differ only in lambda_KL (kd_weight 0 / 1)."""
-    run_sentscore = _load_script("run_sentscore")
+    run_sentscore = load_script("run_sentscore")
     args = argparse.Namespace(split=Path("corpus/snips-100"), teacher=Path("t/model-best"), cache=Path("cache/s"),
                               gpu_id=-1, max_steps=9, max_unlabeled=500, temperature=10.0)
     commands = {kind: run_sentscore.train_command(args, kind, 1, Path(f"out/{kind}")) for kind in run_sentscore.KINDS}

@@ -1,6 +1,5 @@
 """scripts/slot_splits.py and scripts/slot_eval.py (SenTScore §5, low-resource slot filling), on a
 tiny SlotGated-SLU dataset built from the SNIPS fixture and on oracle pipelines."""
-import importlib.util
 import json
 import shutil
 from collections import Counter
@@ -13,21 +12,15 @@ from spacy.language import Language
 from spacy.tokens import Span
 
 from spacy_skd.training.readers import create_slot_filling_reader
-from tests.conftest import FIXTURES, REPO_ROOT
+from tests.conftest import FIXTURES, load_script
 
 FILES = ("seq.in", "seq.out", "label")
 N_TRAIN, N_VALID = 30, 12
 
 
-def _load_script(name: str):
-    spec = importlib.util.spec_from_file_location(f"skd_scripts_{name}", REPO_ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
-
-splits_script = _load_script("slot_splits")
-eval_script = _load_script("slot_eval")
+splits_script = load_script("slot_splits")
+eval_script = load_script("slot_eval")
 
 
 @Language.factory("test_slot_oracle", default_config={"path": "", "keep": -1})
