@@ -16,8 +16,9 @@ MaxEnt tagger's logits). Targets at any temperature, in either temperature mode,
 from them exactly, so one cached teacher pass serves every objective and temperature.
 """
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
+import numpy
 import torch
 
 from ..errors import Errors
@@ -71,6 +72,19 @@ class TeacherPotentials:
         L = self.emissions.shape[-1]
         transitions = self.transitions if self.transitions is not None else self.emissions.new_zeros(L, L)
         return LinearChainCRF(self.emissions, transitions, self.lengths, self.start, self.end, mask=self.mask).argmax
+
+
+def pad_emissions(arrays: Sequence[Dict[str, numpy.ndarray]], n_tags: int,
+                  device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Cached per-sentence tagger outputs ({"emissions": [n, L]}) as one zero-padded batch.
+
+    RETURNS (Tuple[Tensor, LongTensor]): emissions [B, N, L] (float32) and lengths [B].
+    """
+    lengths = [len(a["emissions"]) for a in arrays]
+    emissions = torch.zeros(len(arrays), max(lengths, default=0), n_tags)
+    for b, (a, n) in enumerate(zip(arrays, lengths)):
+        emissions[b, :n] = torch.from_numpy(numpy.asarray(a["emissions"], dtype="float32"))
+    return emissions.to(device), torch.tensor(lengths, dtype=torch.long, device=device)
 
 
 def resolve_case(teacher: str, student: str, objective: str) -> str:

@@ -24,7 +24,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model
 
 from ..errors import Errors, Warnings
-from ..kd.adapters import TeacherPotentials
+from ..kd.adapters import TeacherPotentials, pad_emissions
 from ..models.sentscore import (Decoded, SenTScorer, attach_bundle, build_bundle, make_batch, max_window,
                                 noisy_history, windows)
 from ..structs.tag_schemes import spans_to_tags, tag_set, tags_to_spans
@@ -207,17 +207,11 @@ class SenTScoreTagger(TrainablePipe):
     def teacher_batch(self, arrays: Sequence[Dict[str, numpy.ndarray]], device: torch.device) -> TeacherPotentials:
         """Pad cached `teacher_outputs` into MaxEnt potentials [B, N, |T|]."""
         T = len(self.tags)
-        lengths = []
         for i, a in enumerate(arrays):
             shape = tuple(numpy.shape(a["emissions"]))
             if len(shape) != 2 or shape[1] != T:
                 raise ValueError(Errors.E141.format(name=self.name, i=i, shape=shape, n_tags=T))
-            lengths.append(shape[0])
-        emissions = torch.zeros(len(arrays), max(lengths, default=0), T)
-        for b, (a, n) in enumerate(zip(arrays, lengths)):
-            emissions[b, :n] = torch.from_numpy(numpy.asarray(a["emissions"], dtype="float32"))
-        return TeacherPotentials("maxent", emissions.to(device), torch.tensor(lengths, dtype=torch.long,
-                                                                                device=device))
+        return TeacherPotentials("maxent", *pad_emissions(arrays, T, device))
 
     # -- serialization --------------------------------------------------------------------------
     def to_disk(self, path, *, exclude=tuple()) -> None:

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from wasabi import msg
 
 from ..errors import Errors, Warnings
-from ..kd.adapters import make_targets, resolve_case, resolve_temperature_mode
+from ..kd.adapters import make_targets, pad_emissions, resolve_case, resolve_temperature_mode
 from ..kd.batch import KDBatch
 from ..kd.targets import KDTargets
 from ..training.cache import TeacherCache, fingerprint_pipeline
@@ -244,12 +244,7 @@ class StructuralKD(Pipe):
         device = student_device(student)
         if not isinstance(teacher_pipe, SequenceTagger):
             return teacher_pipe.teacher_batch(arrays, device)
-        lengths = torch.tensor([len(a["emissions"]) for a in arrays], dtype=torch.long, device=device)
-        emissions = torch.zeros(len(arrays), int(lengths.max()) if len(arrays) else 0, len(teacher_pipe.tags),
-                                device=device)
-        for b, a in enumerate(arrays):
-            emissions[b, : len(a["emissions"])] = torch.from_numpy(
-                numpy.asarray(a["emissions"], dtype="float32")).to(device)
+        emissions, lengths = pad_emissions(arrays, len(teacher_pipe.tags), device)
         return student.teacher_view(emissions, lengths, teacher_pipe.crf_parameters(),
                                     teacher_pipe.transition_mask(device))
 
@@ -281,7 +276,7 @@ class StructuralKD(Pipe):
         if student.kd_kind == "seqlabel" and student.cfg["encoding"] != "offset":
             raise ValueError(Errors.E182.format(encoding=student.cfg["encoding"]))
         teacher_scheme = getattr(teacher, "cfg", {}).get("scheme")
-        if not isinstance(teacher, SequenceTagger) and (teacher.kd_kind != "maxent" or teacher_scheme is None):
+        if teacher_scheme is None:
             return  # a span teacher maps onto the student's scheme; parsers have none
         if teacher_scheme != student.cfg["scheme"]:
             raise ValueError(Errors.E173.format(teacher=teacher_scheme, student=student.cfg["scheme"],
