@@ -264,9 +264,11 @@ class SenTScorer:
                         results[j] = res
         finally:
             model.train(was_training)
+        windows_of: List[List[Decoded]] = [[] for _ in sentences]  # spans are in sentence order
+        for (s, _, _), result in zip(spans, results):
+            windows_of[s].append(result)
         out = []
-        for s, words in enumerate(sentences):
-            parts = [results[j] for j in range(len(spans)) if spans[j][0] == s] if len(words) else []
+        for parts in windows_of:
             out.append(Decoded(
                 numpy.concatenate([p.tags for p in parts]) if parts else numpy.zeros((0,), dtype="int64"),
                 numpy.concatenate([p.scores for p in parts]) if parts
