@@ -82,21 +82,18 @@ def _rate(count: int, seconds: float) -> Optional[float]:
 
 def _overrides(pairs: List[str], parser: argparse.ArgumentParser) -> dict:
     """KEY=VALUE pairs as a nested config dict; values are parsed as JSON when they can be."""
-    config: dict = {}
+    from spacy.util import dot_to_dict
+
+    flat = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             parser.error(f"--set {pair!r}: expected KEY=VALUE, e.g. components.slots.beam_size=3")
         try:
-            value = json.loads(value)
+            flat[key] = json.loads(value)
         except json.JSONDecodeError:
-            pass
-        node = config
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return config
+            flat[key] = value
+    return dot_to_dict(flat)
 
 
 def _csv(values: Optional[List[str]]) -> List[str]:
