@@ -21,7 +21,7 @@ import srsly
 from .conftest import FIXTURES, REPO_ROOT, load_script
 
 PROJECT_FILE = REPO_ROOT / "project.yml"
-CASE_WORKFLOWS = {"case1a", "case2a", "case3", "case1b", "case2b", "case4", "demo"}
+CASE_WORKFLOWS = {"case1a", "case2a", "case3", "case1b", "case2b", "case4", "demo", "sentscore", "temperature1a"}
 
 
 
@@ -116,6 +116,52 @@ def test_asset_checksums_match_shared_data(raw_config, shared_data):
         source = shared_data.joinpath(*Path(asset["dest"]).parts[1:])
         assert source.is_file(), source
         assert hashlib.md5(source.read_bytes()).hexdigest() == asset["checksum"], source
+
+
+def test_every_train_and_evaluate_passes_gpu_id(config):
+    """`--vars.gpu_id 0` must reach every command that runs a model (issue 6)."""
+    runs_models = re.compile(r"spacy (train|evaluate)|run_case\.py|run_sentscore\.py|slot_eval\.py|marginals_f1\.py")
+    checked = 0
+    for cmd in config["commands"]:
+        for line in cmd["script"]:
+            if runs_models.search(line):
+                checked += 1
+                assert re.search(r"--gpu-id -?\d+\b", line), (cmd["name"], line)
+    assert checked >= 15
+
+
+def test_report_command_and_workflow(config):
+    commands = {cmd["name"]: cmd for cmd in config["commands"]}
+    report = commands["report-results"]
+    assert config["workflows"]["report"] == ["report-results"]
+    assert report["script"] == ["python scripts/report.py --metrics metrics --output reports --readme README.md"]
+    assert {"scripts/report.py", "scripts/report_plots.py", "scripts/paper_results.json"} <= set(report["deps"])
+    assert report["outputs"] == ["reports/results.md", "reports/results.json"]
+    assert report.get("no_skip") is True  # metrics/ changes outside weasel: never skip as unchanged
+
+
+def test_own_data_vars_reach_every_data_step(raw_config, config):
+    """--vars.train/dev/test default to empty (the standard data) and each data step takes them."""
+    assert {raw_config["vars"][name] for name in ("train", "dev", "test")} == {""}
+    commands = {cmd["name"]: cmd for cmd in raw_config["commands"]}
+    for name, family in (("data-en", "conll2003_en"), ("data-ewt", "ud_en_ewt"), ("data-slots", "slots")):
+        line = commands[name]["script"][-1]
+        assert line.startswith(f"python scripts/own_data.py {family} "), name
+        assert all(f"--{split} '${{vars.{split}}}'" in line for split in ("train", "dev", "test")), name
+        assert "scripts/own_data.py" in commands[name]["deps"]
+    for workflow, steps in config["workflows"].items():
+        if workflow not in ("report", "case3"):
+            assert any(step in steps for step in ("data-en", "data-ewt", "data-slots")), workflow
+
+
+def test_own_data_dry_run_passes_the_paths():
+    result = subprocess.run(
+        [sys.executable, "-m", "spacy", "project", "run", "case1b", ".", "--dry", "--vars.train", "my/train.conllu",
+         "--vars.gpu_id", "0"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "own_data.py ud_en_ewt --train my/train.conllu --dev '' --test ''" in result.stdout
+    assert "--gpu-id 0" in result.stdout
 
 
 def test_demo_workflow_dry_run():

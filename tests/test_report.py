@@ -1,0 +1,179 @@
+"""scripts/report.py, report_plots.py and own_data.py on fake metric folders: nothing trains."""
+import json
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO_ROOT, load_script
+
+PAPER = json.loads((REPO_ROOT / "scripts" / "paper_results.json").read_text(encoding="utf8"))
+
+
+@pytest.fixture
+def report(monkeypatch):
+    """report.py with a fake deepsig (fixed ε_min) and scripts/ importable, as when run as a script."""
+    calls = []
+
+    def aso(scores_a, scores_b, **kwargs):
+        calls.append((list(scores_a), list(scores_b)))
+        return 0.125
+
+    monkeypatch.setitem(sys.modules, "deepsig", types.SimpleNamespace(aso=aso))
+    monkeypatch.syspath_prepend(str(REPO_ROOT / "scripts"))
+    module = load_script("report")
+    module.aso_calls = calls
+    return module
+
+
+def _write(folder: Path, runs: dict, metric: str = "ents_f") -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, value in runs.items():
+        (folder / f"{name}.json").write_text(json.dumps({metric: value, "speed": 1000.0 + 100 * value}))
+
+
+@pytest.fixture
+def metrics(tmp_path) -> Path:
+    """case1a under its CPU name (case1a_cnn), case1b, one sentscore split, a marginals file."""
+    root = tmp_path / "metrics"
+    _write(root / "case1a_cnn", {"teacher": 0.82, "none-seed0": 0.70, "none-seed1": 0.72,
+                                 "structural-seed0": 0.80, "structural-seed1": 0.81, "top1-seed0": 0.79})
+    _write(root / "case1b", {"teacher": 0.75, "none-seed0": 0.72, "structural-seed0": 0.71}, metric="dep_las")
+    _write(root / "sentscore-snips-300", {"teacher": 0.64, "teacher-constrained": 0.63, "gold-seed0": 0.60,
+                                          "gold-seed1": 0.62, "kd-seed0": 0.66, "kd-seed1": 0.66})
+    _write(root / "curve1a-3k", {"teacher": 0.82, "top1-seed0": 0.74, "structural-seed0": 0.75})
+    (root / "teacher_span_marginals.json").write_text(json.dumps(
+        {"kind": "span", "teacher": {"f": 0.745}, "marginal_argmax": {"f": 0.759}, "agreement": 0.98}))
+    return root
+
+
+def _rows(markdown: str, heading: str) -> dict:
+    """Table rows of the section under `heading`, keyed by their first cell."""
+    section = markdown.split(heading, 1)[1].split("\n### ", 1)[0].split("\n## ", 1)[0]
+    return {line.split("|")[1].strip(): line for line in section.splitlines() if line.startswith("| ")}
+
+
+def test_report_tables_paper_figures_and_not_run(report, metrics, tmp_path):
+    out = tmp_path / "reports"
+    report.build(metrics, out)
+    md = (out / "results.md").read_text(encoding="utf8")
+    case1a = _rows(md, "### case1a:")
+    assert "`case1a_cnn`" in md and "CNN CRF teacher" in md  # the alias found, and its teacher named
+    assert "82.00" in case1a["teacher (`teacher`)"] and "92.25" in case1a["teacher (`teacher`)"]
+    none = case1a["w/o KD (`none`)"]
+    assert "71.00 ± 1.41" in none and "2/2" in none and "91.21" in none and "Table 8" in none
+    assert "0.125 (KD better)" in none and none.rstrip(" |").endswith("yes (yes)")
+    top1 = case1a["Top-1 (`top1`)"]
+    assert "| 79.00 |" in top1 and "n/a" in top1 and "79.85" in top1  # one seed: no std, no ASO
+    assert "Struct. KD (`structural`)" in case1a and "80.50 ± 0.71" in case1a["Struct. KD (`structural`)"]
+    assert "missing" in case1a["Pos. KD (`posterior`)"] and "0/0" not in case1a["Pos. KD (`posterior`)"]
+    assert "no (yes)" in _rows(md, "### case1b:")["w/o KD (`none`)"]  # 71 < 72: direction not reproduced
+    slots = _rows(md, "### sentscore-snips-300:")
+    assert "63.00" in slots["teacher, constrained SenT' (`teacher-constrained`)"]
+    assert "79.84" in slots["KD (λ_KL = 1) (`kd`)"] and "69.19" in slots["gold only (`gold`)"]
+    summary = _rows(md, "## Summary")
+    for absent in ("case2a", "case3-es", "case3-nl", "case2b", "case4", "sentscore-atis-100"):
+        assert "not run" in summary[absent], absent
+    assert "none: yes (yes); top1: yes (yes); posterior: – (yes)" in summary["case1a"]
+    assert "Differences from the paper" in md and "EWT instead of PTB" in md
+    assert "not run" in md.split("Global vs. local temperature")[1].split("##")[0]
+    marginals = md.split("Teachers' marginals")[1].split("## ")[0]
+    assert "74.50" in marginals and "75.90" in marginals and "88.57 / 87.40" in marginals
+    curve = md.split("Amount of unlabeled data")[1]
+    assert "| 3,000 | 82.00 | 74.00 | 75.00 | 84.19 / 85.24 |" in curve
+    # ASO only where both sides have 2+ seeds: case1a none, sentscore gold
+    assert report.aso_calls == [([80.0, 81.0], [70.0, 72.0]), ([66.0, 66.0], [60.0, 62.0])]
+    data = json.loads((out / "results.json").read_text(encoding="utf8"))
+    assert [c["case"] for c in data["cases"]] == [c.name for c in report.CASES]
+    assert data["cases"][0]["run"] == "case1a_cnn" and data["cases"][1]["run"] is None
+
+
+def test_report_writes_readable_plots(report, metrics, tmp_path):
+    out = tmp_path / "reports"
+    report.build(metrics, out)
+    names = {p.name for p in (out / "plots").iterdir()}
+    assert names == {"case1a.png", "case1b.png", "sentscore-snips-300.png", "speed_accuracy.png",
+                     "unlabeled_curve.png"}
+    for png in (out / "plots").iterdir():
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000, png
+
+
+def test_report_with_no_metrics_at_all(report, tmp_path):
+    out = tmp_path / "reports"
+    report.build(tmp_path / "empty", out)
+    md = (out / "results.md").read_text(encoding="utf8")
+    summary = _rows(md, "## Summary")
+    assert [name for name, row in summary.items() if "| not run |" in row] == [c.name for c in report.CASES]
+    assert "Not run" in md.split("Teachers' marginals")[1] and "Not run" in md.split("unlabeled data")[1]
+    assert (out / "plots" / "unlabeled_curve.png").stat().st_size > 0
+
+
+def test_readme_block_is_replaced_idempotently(report, metrics, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\nbefore\n\n{report.README_START}\nold text\n{report.README_END}\n\nafter\n",
+                      encoding="utf8")
+    report.build(metrics, tmp_path / "reports", readme=readme)
+    first = readme.read_text(encoding="utf8")
+    assert first.startswith("# Title\n\nbefore\n\n") and first.endswith(f"{report.README_END}\n\nafter\n")
+    assert "old text" not in first and "| case1a |" in first
+    assert "![speed_accuracy](docs/results/speed_accuracy.png)" in first
+    assert (tmp_path / "docs" / "results" / "case1a.png").stat().st_size > 0
+    report.build(metrics, tmp_path / "reports", readme=readme)
+    assert readme.read_text(encoding="utf8") == first
+    with pytest.raises(ValueError, match="markers"):
+        report.replace_results_block("no markers here", "x")
+
+
+def test_repo_readme_has_the_results_markers(report):
+    text = (REPO_ROOT / "README.md").read_text(encoding="utf8")
+    assert text.index(report.README_START) < text.index(report.README_END)
+
+
+def test_paper_figures_cover_every_case_with_a_reference():
+    report_cases = {"case1a", "case2a", "case3-es", "case3-nl", "case1b", "case2b", "case4",
+                    *(f"sentscore-{d}-{n}" for d in ("snips", "atis") for n in (100, 300))}
+    assert set(PAPER["cases"]) == report_cases
+    for name, case in PAPER["cases"].items():
+        assert case["paper"] in PAPER["papers"] and case["differences"] and case["setting"], name
+        for key, cell in case["cells"].items():
+            assert 0 < cell["value"] < 100 and "Table" in cell["ref"], (name, key)
+    # spot checks against the papers' text
+    assert PAPER["cases"]["case1a"]["cells"]["structural"]["value"] == 91.41  # SKD Table 8, en
+    assert PAPER["cases"]["case1b"]["cells"]["teacher"]["value"] == 94.24  # SKD Table 11, LAS
+    assert PAPER["cases"]["sentscore-snips-100"]["cells"]["kd"]["value"] == 57.18  # SenTScore Table 4a
+    assert PAPER["temperature"]["rows"]["local"]["avg"] == 85.35  # SKD Table 5
+
+
+def test_own_data_converts_ner_and_copies_conllu_and_slots(tmp_path):
+    own = load_script("own_data")
+    ner = tmp_path / "ner.conll"
+    ner.write_text("-DOCSTART- -X- O\n\nJohn B-PER\nSmith I-PER\nMary B-PER\nAnn B-PER\nin O\nParis B-LOC\n")
+    assets = tmp_path / "assets"
+    own.place("conll2003_en", {"train": str(ner), "dev": "", "test": ""}, assets, scheme="IOB2")
+    assert (assets / "conll2003_en/train.conll").read_text() == (
+        "-DOCSTART- -X- O\n\nJohn I-PER\nSmith I-PER\nMary B-PER\nAnn B-PER\nin O\nParis I-LOC\n")
+    assert not (assets / "conll2003_en/dev.conll").exists()  # empty path: the standard file stays
+
+    conllu = tmp_path / "train.conllu"
+    conllu.write_text("1\tHi\thi\tINTJ\tUH\t_\t0\troot\t_\t_\n\n")
+    own.place("ud_en_ewt", {"train": str(conllu), "dev": str(conllu), "test": ""}, assets)
+    import gzip
+
+    assert gzip.decompress((assets / "ud_en_ewt/en_ewt-ud-train.conllu.gz").read_bytes()).decode() == conllu.read_text()
+    assert (assets / "ud_en_ewt/en_ewt-ud-dev.conllu").read_text() == conllu.read_text()
+
+    slots = tmp_path / "slots"
+    slots.mkdir()
+    (slots / "seq.in").write_text("play jazz\n")
+    (slots / "seq.out").write_text("O B-genre\n")
+    stale = assets / "mine/train/label"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("old\n")
+    own.place("slots", {"train": str(slots), "dev": "", "test": ""}, assets, slot_data="mine")
+    assert sorted(p.name for p in (assets / "mine/train").iterdir()) == ["seq.in", "seq.out"]
+    with pytest.raises(ValueError, match="does not exist"):
+        own.place("slots", {"train": str(tmp_path / "nope"), "dev": "", "test": ""}, assets)
+    with pytest.raises(ValueError, match="seq.in"):
+        own.place("slots", {"train": str(ner), "dev": "", "test": ""}, assets)
+    assert own.main(["conll2003_en", "--train", str(tmp_path / "absent"), "--assets", str(assets)]) == 1
