@@ -19,7 +19,7 @@ $(VENV)/.installed: setup.cfg constraints.txt pyproject.toml
 	$(PY) -m pip install -q -U pip setuptools wheel
 	# torch first and pinned: an unconstrained resolve pulls several GB of CUDA packages
 	$(PY) -m pip install -q -c constraints.txt "torch==2.13.0"
-	$(PY) -m pip install -q -c constraints.txt -e ".[dev,eval,transformers,seq2seq]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev,eval,transformers,seq2seq,ray]"
 	touch $@
 
 install: $(VENV)/.installed

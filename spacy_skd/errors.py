@@ -39,6 +39,11 @@ class Warnings(metaclass=_Coded):
             "temperature_mode 'auto' (global for CRF students) is exact and needs no clamp.")
     W153 = ("SenTScore tagger '{name}': gold labels {labels} are not among the component's labels and "
             "are trained as O. Initialize it with every label of the training data.")
+    # --- annotate: offline teacher pass (W154-W157) ---
+    W154 = ("Input '{path}' holds no texts (blank lines are skipped). Shard {i}/{n} in '{shard}' "
+            "was written empty and complete; check the input path if you expected texts.")
+    W155 = ("Merging without shards {missing} of {n} (allow_partial): their sentences are not in "
+            "'{output}', so structural_kd runs the teacher for them at initialize.")
     # --- training and CLI (W200+) ---
     W200 = ("Teacher cache '{path}' was written for {found}, but this run needs {expected}. It "
             "was cleared and will be rebuilt: a cache is never reused across teachers, settings "
@@ -348,6 +353,46 @@ class Errors(metaclass=_Coded):
     E210 = ("Teacher outputs for the sentence {words} hold the arrays {found}, but this cache "
             "was opened with array_names={expected}. Store exactly those arrays, or open the "
             "cache with matching array_names.")
+
+    # annotate and merge-cache (E223-E239): the offline teacher pass of training/annotate.py
+    E223 = ("--shard must be 'i/N' with integers 0 <= i < N (or 'all/N' for every shard of N), got "
+            "{value!r}. Text k of the deduplicated texts goes to shard k % N; e.g. --shard 0/4 is "
+            "the first of four.")
+    E224 = ("Teacher pipeline '{path}' does not exist. Pass the folder of a trained teacher "
+            "(e.g. training/teacher/model-best).")
+    E225 = ("Teacher pipeline '{path}' has no component '{component}'. Its components: {pipes}. "
+            "Pass --component with the name of the teacher component.")
+    E226 = ("Component '{component}' of teacher '{path}' is a {type}, which has no "
+            "`teacher_outputs` and `kd_kind`, so it cannot act as a KD teacher. Use an skd "
+            "tagger, parser, span NER or SenTScore component.")
+    E227 = ("Input texts '{path}' do not exist. Pass a raw-text file or folder (one text per "
+            "line, .gz allowed) or a .spacy DocBin.")
+    E228 = ("Shard folder '{path}' was written with other settings ({diff}); it is never "
+            "overwritten. Pick another OUTPUT, or delete '{path}' to annotate it again.")
+    E229 = ("'{path}' is not a readable annotate manifest ({err}). Delete the shard folder and "
+            "annotate it again.")
+    E230 = ("'{path}' is not an annotate shard folder (no manifest.json, and no shard-*-of-* "
+            "folders in it). Pass the shard folders written by `python -m spacy skd annotate`.")
+    E231 = ("Shard '{path}' ({i}/{n}) is incomplete: its annotate run stopped before the end. "
+            "Rerun `python -m spacy skd annotate` with the same arguments (it resumes), then merge.")
+    E232 = ("Shards '{a}' and '{b}' differ in {field}: {value_a} vs {value_b}. Merge only the "
+            "shards of one annotation (same teacher, input, settings and shard count).")
+    E233 = ("Shards '{a}' and '{b}' are both shard {i}/{n}. Pass each shard folder once.")
+    E234 = ("Shards {missing} of {n} are missing. Annotate them (--shard i/{n}) and merge again, "
+            "or pass --allow-partial to merge the others (the teacher then runs for the missing "
+            "sentences at training time).")
+    E235 = ("annotate: `{name}` must be an integer >= {low}, got {value!r}.")
+    E236 = ("Unknown {name} {value!r}. Choose one of: {options}.")
+    E237 = ("merge-cache got no shard folders. Pass one or more folders written by "
+            "`python -m spacy skd annotate`, then the output folder.")
+    E238 = ("Cannot copy teacher cache '{src}' into '{dst}': they hold different namespaces "
+            "({src_meta} vs {dst_meta}). Copy only between caches of one teacher and setting.")
+    E239 = ("A Ray worker loaded the teacher '{path}' with fingerprint {found}..., but the driver's "
+            "copy has {expected}...: the workers see another pipeline at that path. Give every "
+            "node the same teacher folder (a shared file system, or the same copy on each node).")
+    E240 = ("--gpu-id asks for GPU actors, but the Ray cluster ({address}) has no GPU. Run with "
+            "--gpu-id -1, or on a cluster with GPUs.")
+    E241 = ("--engine ray needs Ray Data: pip install 'spacy-skd[ray]' (or 'ray[data]').")
 
     E215 = ("Reader spacy-skd.Mixed.v1 got neither a `gold` nor an `unlabeled` corpus. Set at "
             "least one of [corpora.<name>.gold] and [corpora.<name>.unlabeled].")

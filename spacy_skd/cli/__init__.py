@@ -6,3 +6,4 @@ skd_cli = typer.Typer(name="skd", help="spacy-skd: structural knowledge distilla
 app.add_typer(skd_cli)
 
 from . import convert  # noqa: E402,F401  (registers its command on skd_cli)
+from . import annotate  # noqa: E402,F401  (registers annotate and merge-cache on skd_cli)

@@ -32,6 +32,7 @@ from ..errors import Errors, Warnings
 from ..kd.adapters import make_targets, pad_emissions, resolve_case, resolve_temperature_mode
 from ..kd.batch import KDBatch
 from ..kd.targets import KDTargets
+from ..training.annotate import potentials_cache, run_teacher
 from ..training.cache import TeacherCache, fingerprint_pipeline
 from .tagger import SequenceTagger
 
@@ -150,8 +151,7 @@ class StructuralKD(Pipe):
         if self.use_cache:
             directory = Path(cache_dir or os.environ.get("SKD_CACHE_DIR") or Path.home() / ".cache" / "spacy-skd")
             fingerprint = fingerprint_pipeline(self.teacher, self.teacher_component)
-            self._raw = TeacherCache(directory, fingerprint=fingerprint, space=f"potentials:{teacher_pipe.kd_kind}",
-                                     temperature=1.0, mode="raw")
+            self._raw = potentials_cache(directory, fingerprint, teacher_pipe.kd_kind)  # as `skd annotate` writes
             self._targets = TeacherCache(directory, fingerprint=fingerprint, space=target_space,
                                          temperature=self.temperature, mode=mode)
         else:
@@ -229,13 +229,8 @@ class StructuralKD(Pipe):
     def _run_teacher(self, batch: Sequence[tuple]) -> List[Dict[str, numpy.ndarray]]:
         """The teacher's raw outputs per sentence (emissions, logits, arc/relation or span
         scores: see each teacher's `teacher_outputs`), after the components it listens to."""
-        docs = [Doc(self.teacher.vocab, words=list(words)) for words in batch]
-        for name, proc in self.teacher.pipeline:
-            if name == self.teacher_component:
-                break
-            docs = list(proc.pipe(docs)) if hasattr(proc, "pipe") else [proc(doc) for doc in docs]
-        with torch.no_grad():
-            return self._teacher_pipe().teacher_outputs(docs)
+        self._teacher_pipe()  # checks the component
+        return run_teacher(self.teacher, self.teacher_component, batch)
 
     def _potentials(self, arrays: Sequence[Dict[str, numpy.ndarray]], student: SequenceTagger):
         """Pad per-sentence teacher outputs into a batch; a tagger teacher's live CRF scores are

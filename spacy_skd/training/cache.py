@@ -10,7 +10,7 @@ several teachers and settings share one cache directory without ever sharing ent
 Storage is a `diskcache.Cache` (SQLite, safe for concurrent readers and writers; entries of
 1 MiB or more go to files beside the database). An entry is keyed by the SHA-256 of its words
 (JSON-encoded, so the key is unambiguous) and holds a 16-byte BLAKE2b checksum followed by the
-arrays packed as a small JSON header (name, dtype, shape) and their raw buffers (`_pack`). No
+arrays packed as a small JSON header (name, dtype, shape) and their raw buffers (`pack_arrays`). No
 pickle is involved, and stored values that diskcache would unpickle are refused, so reading a
 cache never runs code from it.
 
@@ -29,7 +29,7 @@ import sqlite3
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import diskcache
 import numpy as np
@@ -142,7 +142,7 @@ class TeacherCache:
 
     def get_many(self, batch: Sequence[Sequence[str]]) -> List[Optional[Arrays]]:
         """`get` for each sentence of a batch, in order."""
-        keys = [_sentence_key(words) for words in batch]
+        keys = [sentence_key(words) for words in batch]
         store = self._require_open()
         try:
             found = [self._fetch(store, key) for key in keys]
@@ -170,11 +170,50 @@ class TeacherCache:
 
     def __contains__(self, words: Sequence[str]) -> bool:
         """Whether an entry is stored for the sentence (not verified: `get` may still drop it)."""
-        return _sentence_key(words) in self._require_open()
+        return sentence_key(words) in self._require_open()
 
     def __len__(self) -> int:
         store = self._require_open()
         return len(store) - int(_META_KEY in store)
+
+    def keys(self) -> Iterator[str]:
+        """The stored sentence keys (`sentence_key` of the words; the words are not stored)."""
+        for key in self._require_open().iterkeys():
+            if key != _META_KEY:
+                yield key
+
+    def items(self) -> Iterator[Tuple[str, Arrays]]:
+        """(sentence key, arrays) for every stored entry that verifies; corrupt ones are
+        dropped as in `get`. For comparing and merging caches, whose callers lack the words."""
+        for key in list(self.keys()):
+            found = self._verified(key)
+            if found is not None:
+                yield key, found[1]
+
+    def copy_from(self, other: "TeacherCache", batch_size: int = 256) -> int:
+        """Copy every verified entry of `other` (same namespace: teacher, space, temperature,
+        mode, version) into this cache, `batch_size` entries per transaction; existing entries
+        with the same key are overwritten. Merges shards written by `spacy skd annotate`.
+
+        RETURNS (int): the number of entries copied.
+        """
+        if other.meta != self.meta or other.array_names != self.array_names:
+            raise ValueError(Errors.E238.format(src=other.path, dst=self.path,
+                                                src_meta=json.dumps(other.meta, sort_keys=True),
+                                                dst_meta=json.dumps(self.meta, sort_keys=True)))
+        copied, items = 0, []
+        for key in list(other.keys()):
+            found = other._verified(key)
+            if found is None:
+                continue
+            items.append((key, found[0]))  # the verified bytes as stored: no re-encoding
+            if len(items) == batch_size:
+                self._write(items)
+                copied, items = copied + len(items), []
+        if items:
+            self._write(items)
+            copied += len(items)
+        return copied
 
     # --- writes -------------------------------------------------------------------------------
 
@@ -190,7 +229,7 @@ class TeacherCache:
         if len(batch) != len(arrays):
             raise ValueError(Errors.E205.format(n_batch=len(batch), n_arrays=len(arrays)))
         # Encode before taking the write lock, so the transaction only writes.
-        items = [(_sentence_key(words), self._encode(words, entry))
+        items = [(sentence_key(words), self._encode(words, entry))
                  for words, entry in zip(batch, arrays)]
         if not items:
             return
@@ -295,7 +334,7 @@ class TeacherCache:
             elif array.dtype.kind not in "bf":
                 raise TypeError(Errors.E204.format(name=name, dtype=array.dtype))
             converted[name] = array
-        payload = _pack(converted)
+        payload = pack_arrays(converted)
         return _checksum(payload) + payload
 
     def _decode(self, value: object) -> Arrays:
@@ -306,7 +345,7 @@ class TeacherCache:
         if _checksum(payload) != digest:
             raise _Corrupt("checksum mismatch")
         try:
-            arrays = _unpack(payload)
+            arrays = unpack_arrays(payload)
         except Exception as err:  # json, struct and numpy each raise their own errors
             raise _Corrupt(f"undecodable entry: {type(err).__name__}: {err}") from None
         if any(array.dtype.kind not in "biuf" for array in arrays.values()):
@@ -314,6 +353,21 @@ class TeacherCache:
         if self.array_names is not None and tuple(sorted(arrays)) != self.array_names:
             raise _Corrupt(f"arrays {sorted(arrays)}, expected {list(self.array_names)}")
         return arrays
+
+    def _verified(self, key: str) -> Optional[Tuple[bytes, Arrays]]:
+        """The stored bytes of `key` and their arrays if they verify (checksum, header, names),
+        else None; a corrupt entry is dropped (W201). Keys come from `keys()`, so the warning
+        names the key, not the words."""
+        value = self._fetch(self._require_open(), key)
+        if value is None:
+            return None
+        try:
+            if isinstance(value, _Corrupt):
+                raise value
+            return value, self._decode(value)
+        except _Corrupt as err:
+            self._drop([f"<key {key[:16]}>"], key, err.reason)
+            return None
 
     def _drop(self, words: Sequence[str], key: str, reason: str) -> None:
         if not self._warned_corrupt:
@@ -423,7 +477,8 @@ def _is_corrupt_database(err: sqlite3.DatabaseError) -> bool:
     return not isinstance(err, sqlite3.OperationalError)
 
 
-def _sentence_key(words: Sequence[str]) -> str:
+def sentence_key(words: Sequence[str]) -> str:
+    """The cache key of a sentence: SHA-256 (64 hex digits) of its JSON-encoded words."""
     if isinstance(words, (str, bytes)) or not all(isinstance(word, str) for word in words):
         raise TypeError(Errors.E201.format(value=_preview(words)))
     # ensure_ascii: lone surrogates encode too, and the encoding of a word list is unambiguous.
@@ -450,7 +505,7 @@ def _preview(words: object, n: int = 8) -> str:
     return repr(words)[:200]
 
 
-def _pack(arrays: Arrays) -> bytes:
+def pack_arrays(arrays: Arrays) -> bytes:
     """Arrays -> bytes: a 4-byte header length, a JSON header of (name, dtype, shape), then the
     raw little-endian buffers in order. No pickle, so reading never runs code; one header per
     entry instead of npz's zip member per array keeps reads cheap for small arrays."""
@@ -463,8 +518,8 @@ def _pack(arrays: Arrays) -> bytes:
     return struct.pack("<I", len(head)) + head + b"".join(buffers)
 
 
-def _unpack(payload: bytes) -> Arrays:
-    """The inverse of `_pack`; raises on any inconsistency (caught as a corrupt entry)."""
+def unpack_arrays(payload: bytes) -> Arrays:
+    """The inverse of `pack_arrays`; raises on any inconsistency (caught as a corrupt entry)."""
     (size,) = struct.unpack_from("<I", payload, 0)
     header = json.loads(payload[4 : 4 + size].decode("utf-8"))
     offset, arrays = 4 + size, {}

@@ -11,7 +11,7 @@ import pytest
 import spacy
 from spacy.training import Example
 
-from spacy_skd.training.cache import CACHE_FORMAT_VERSION, TeacherCache, fingerprint_pipeline
+from spacy_skd.training.cache import CACHE_FORMAT_VERSION, TeacherCache, fingerprint_pipeline, sentence_key
 
 SETTINGS = dict(fingerprint="teacher-a", space="crf-pairs", temperature=2.0, mode="global")
 WORDS = ["New", "York", "is", "big", "."]
@@ -185,6 +185,54 @@ def test_cache_corrupt_entry_is_dropped_and_recomputed(tmp_path, corrupt):
         assert cache.stats.dropped == 1 and WORDS not in cache
         cache.put(WORDS, expected)  # the caller recomputes it
         assert_same(cache.get(WORDS), expected)
+
+
+def test_cache_keys_and_items_list_verified_entries(tmp_path):
+    stored = {sentence_key(words): outputs(len(words), seed=i) for i, words in enumerate(SENTENCES)}
+    with TeacherCache(tmp_path, **SETTINGS) as cache:
+        assert list(cache.keys()) == [] and list(cache.items()) == []
+        cache.put_many(SENTENCES, [outputs(len(words), seed=i) for i, words in enumerate(SENTENCES)])
+        assert sorted(cache.keys()) == sorted(stored)  # the metadata record is not a key
+        items = dict(cache.items())
+    assert sorted(items) == sorted(stored)
+    for key, arrays in stored.items():
+        assert_same(items[key], arrays)
+
+
+def test_cache_items_drop_corrupt_entries(tmp_path):
+    with TeacherCache(tmp_path, **SETTINGS) as cache:
+        cache.put_many([WORDS, ["ok"]], [outputs(len(WORDS)), outputs(1)])
+    store, key = raw_store(cache)
+    store.set(key, CORRUPTIONS["flipped byte"](store.get(key)))
+    store.close()
+    with TeacherCache(tmp_path, **SETTINGS) as cache:
+        with pytest.warns(UserWarning, match=r"\[skd-W201\]"):
+            assert list(dict(cache.items())) == [sentence_key(["ok"])]
+        assert cache.stats.dropped == 1 and len(cache) == 1
+
+
+def test_cache_copy_from_copies_verified_entries(tmp_path):
+    with TeacherCache(tmp_path / "a", **SETTINGS) as a, TeacherCache(tmp_path / "b", **SETTINGS) as b:
+        a.put_many(SENTENCES, [outputs(len(words), seed=i) for i, words in enumerate(SENTENCES)])
+        b.put(["ok"], outputs(1))
+        assert b.copy_from(a, batch_size=3) == len(SENTENCES)
+        assert len(b) == len(SENTENCES) + 1
+        for i, words in enumerate(SENTENCES):
+            assert_same(b.get(words), outputs(len(words), seed=i))
+    store, key = raw_store(a)
+    store.set(key, b"garbage")
+    store.close()
+    with TeacherCache(tmp_path / "a", **SETTINGS) as a, TeacherCache(tmp_path / "c", **SETTINGS) as c:
+        with pytest.warns(UserWarning, match=r"\[skd-W201\]"):
+            assert c.copy_from(a) == len(SENTENCES) - 1
+        assert WORDS not in c
+
+
+def test_cache_copy_from_refuses_another_namespace(tmp_path):
+    with TeacherCache(tmp_path / "a", **SETTINGS) as a, \
+            TeacherCache(tmp_path / "b", **{**SETTINGS, "fingerprint": "teacher-b"}) as b:
+        with pytest.raises(ValueError, match=r"\[skd-E238\]"):
+            b.copy_from(a)
 
 
 def test_cache_warns_once_per_cache_for_corrupt_entries(tmp_path):

@@ -1,0 +1,95 @@
+"""`spacy skd annotate` and `spacy skd merge-cache`: the teacher pass ahead of training, in
+shards that run in parallel, merged into the cache folder `structural_kd` reads
+(`spacy_skd.training.annotate`)."""
+from pathlib import Path
+from typing import Callable, Dict, List
+
+import typer
+from wasabi import msg
+
+from ..errors import Errors
+from ..training.annotate import STORES, annotate, merge_shards, parse_shards
+from . import skd_cli
+
+
+def _run_local(*, shards, workers=None, address=None, **kwargs) -> List[Dict[str, object]]:
+    """The shards one after the other in this process (run several processes for parallelism)."""
+    return [annotate(shard=shard, **kwargs) for shard in shards]
+
+
+def _run_ray(*, shards, teacher, texts_path, output, workers=None, address=None, **kwargs) -> List[Dict[str, object]]:
+    """All shards through one Ray Data actor pool (extra `ray`)."""
+    try:
+        import ray  # noqa: F401
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise ValueError(Errors.E241) from None
+    from ..training.annotate_ray import annotate_ray
+
+    return annotate_ray(teacher, texts_path, output, shards=shards, workers=workers, address=address, **kwargs)
+
+
+# --engine name -> runner of the shards; another engine is one more entry.
+ENGINES: Dict[str, Callable[..., List[Dict[str, object]]]] = {"local": _run_local, "ray": _run_ray}
+
+
+def run_engine(engine: str, **kwargs) -> List[Dict[str, object]]:
+    if engine not in ENGINES:
+        raise ValueError(Errors.E236.format(name="--engine", value=engine, options=", ".join(ENGINES)))
+    return ENGINES[engine](**kwargs)
+
+
+@skd_cli.command("annotate")
+def annotate_cli(
+    teacher: Path = typer.Argument(..., help="Trained teacher pipeline folder"),
+    texts: Path = typer.Argument(..., help="Raw text (one text per line, .gz ok) or a .spacy DocBin"),
+    output: Path = typer.Argument(..., help="Folder for the shard folders (shard-i-of-N)"),
+    component: str = typer.Option("ner", "--component", "-c", help="Teacher component"),
+    shard: str = typer.Option("0/1", "--shard", help="Shard i/N (0-based; text k goes to shard k % N), or all/N"),
+    batch_size: int = typer.Option(64, "--batch-size", "-b", help="Sentences per teacher batch and per write"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for the CPU (ray: >= 0 gives each actor a GPU)"),
+    lang: str = typer.Option("", "--lang", "-l", help="Tokenizer language (default: the teacher's)"),
+    store: str = typer.Option(STORES[0], "--store", help=f"What to store per sentence: {', '.join(STORES)}"),
+    engine: str = typer.Option("local", "--engine", help="local (this process) or ray (a Ray Data actor pool)"),
+    workers: int = typer.Option(0, "--workers", help="ray: actors in the pool (default: the CPUs or GPUs Ray has)"),
+    address: str = typer.Option("", "--ray-address", help="ray: cluster address (default: $RAY_ADDRESS or a local Ray)"),
+) -> None:
+    """Run a KD teacher over a corpus ahead of training and cache its outputs, shard by shard.
+    Resumable: rerun the same command after an interruption."""
+    try:
+        shards = parse_shards(shard)
+        summaries = run_engine(engine, teacher=teacher, texts_path=texts, output=output, shards=shards,
+                               component=component, batch_size=batch_size, gpu_id=gpu_id, lang=lang or None,
+                               store=store, workers=workers or None, address=address or None)
+    except ValueError as err:
+        msg.fail(str(err), exits=1)
+    n = shards[0][1]
+    for (i, _), summary in zip(shards, summaries):
+        if summary["skipped"]:
+            msg.info(f"Shard {i}/{n} is already complete ({summary['texts']} texts): nothing computed")
+        else:
+            msg.good(f"Shard {i}/{n}: {summary['texts']} texts, {summary['computed']} computed, "
+                     f"{summary['reused']} reused, {summary['sentences_per_second']:.1f} sentences/s")
+        # print, not msg.text: wasabi wraps long lines, and these are meant to be copied
+        print(f"Shard folder: {summary['shard_dir']}")
+    if n == 1:
+        print(f"Use it: SKD_CACHE_DIR={summaries[0]['shard_dir']} (or [initialize.components.kd] cache_dir)")
+    else:
+        print(f"When all {n} shards are done: python -m spacy skd merge-cache {output} MERGED")
+
+
+@skd_cli.command("merge-cache")
+def merge_cache_cli(
+    shards: List[Path] = typer.Argument(..., help="Shard folders (or a folder holding them)"),
+    output: Path = typer.Argument(..., help="Merged cache folder"),
+    allow_partial: bool = typer.Option(False, "--allow-partial", help="Merge even if some shards are missing"),
+) -> None:
+    """Check annotate shards and merge them into one teacher cache folder."""
+    try:
+        summary = merge_shards(shards, output, allow_partial=allow_partial)
+    except ValueError as err:
+        msg.fail(str(err), exits=1)
+    msg.good(f"Merged {summary['shards']} shards: {summary['entries']} sentences in {summary['cache_path']}")
+    if summary["missing"]:
+        msg.warn(f"Missing shards: {summary['missing']}")
+    print(f"Use it: SKD_CACHE_DIR={output} (or [initialize.components.kd] cache_dir = \"{output}\")")

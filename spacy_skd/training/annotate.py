@@ -1,0 +1,416 @@
+"""Offline teacher pass: annotate a corpus with a teacher's raw outputs, in shards (issue 7).
+
+`structural_kd` runs the teacher at `initialize` for every sentence its potentials cache lacks.
+For large unlabeled corpora that pass is better run once, ahead of training and in parallel:
+`annotate` writes shard i of N of a text file into `OUTPUT/shard-{i:05d}-of-{N:05d}/`, a
+`TeacherCache` in exactly the namespace `structural_kd` reads (`potentials_cache`), plus a
+`manifest.json` saying what it holds. `merge_shards` checks the manifests and copies every
+verified entry into one cache folder; with `cache_dir` (or $SKD_CACHE_DIR) set to it,
+`structural_kd` finds every sentence and never runs the teacher.
+
+Texts are read and tokenized as the student reads them (`RawTextCorpus` with a blank pipeline
+of the teacher's language), deduplicated (first occurrence wins), and text k goes to shard
+k % N, so every worker derives the same split from the same file. Each batch is written in one
+transaction, so a killed run loses at most the batch in flight: rerunning it reuses what is
+stored and computes the rest. A complete shard is never recomputed, and a shard folder written
+with another teacher, input or setting is an error, never overwritten.
+
+An input without texts gives an empty complete shard (W154): with N larger than the number of
+texts some shards are empty anyway, and merging must accept them.
+"""
+import hashlib
+import json
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+import numpy
+import spacy
+import torch
+from spacy.language import Language
+from spacy.tokens import Doc, DocBin
+from tqdm import tqdm
+
+from .. import __version__
+from ..errors import Errors, Warnings
+from .cache import CACHE_FORMAT_VERSION, TeacherCache, fingerprint_pipeline, sentence_key
+from .readers import RawTextCorpus, _walk
+
+Arrays = Dict[str, numpy.ndarray]
+Words = Tuple[str, ...]
+
+MANIFEST = "manifest.json"
+MERGED = "merged.json"  # what merge_shards wrote into a cache folder (not a shard manifest)
+MANIFEST_FORMAT = 1
+# What a shard stores per sentence. "potentials": the teacher's `teacher_outputs` in float32,
+# the namespace structural_kd reads (see benchmarks/cache_bytes.py for the other layouts).
+STORES = ("potentials",)
+# Manifest fields that must agree for a shard to be resumed, skipped or merged (not the input's
+# file name, the version or the counts: renaming a file does not change what a shard holds).
+_IDENTITY = (("teacher", "fingerprint"), ("teacher", "component"), ("teacher", "kind"),
+             ("space",), ("storage",), ("input", "sha256"), ("input", "format"), ("input", "lang"),
+             ("shard", "count"))
+
+
+# --- the teacher ------------------------------------------------------------------------------
+
+
+def run_teacher(teacher: Language, component: str, batch: Sequence[Sequence[str]]) -> List[Arrays]:
+    """The raw outputs of a teacher component per sentence (its `teacher_outputs`: emissions,
+    logits, arc/relation or span scores), after the components before it (a tok2vec it listens
+    to). The one place a teacher runs: `structural_kd` and `annotate` both call it, so the
+    potentials they cache cannot drift apart."""
+    docs = [Doc(teacher.vocab, words=list(words)) for words in batch]
+    for name, proc in teacher.pipeline:
+        if name == component:
+            break
+        docs = list(proc.pipe(docs)) if hasattr(proc, "pipe") else [proc(doc) for doc in docs]
+    with torch.no_grad():
+        return teacher.get_pipe(component).teacher_outputs(docs)
+
+
+def potentials_space(kind: str) -> str:
+    """The cache `space` of a teacher's raw outputs, e.g. "potentials:crf"."""
+    return f"potentials:{kind}"
+
+
+def potentials_cache(directory: Union[str, Path], fingerprint: str, kind: str) -> TeacherCache:
+    """The namespace of a teacher's raw outputs in `directory`: untempered (T = 1, mode "raw"),
+    shared by every objective and temperature. `structural_kd` and `annotate` both open it here."""
+    return TeacherCache(directory, fingerprint=fingerprint, space=potentials_space(kind),
+                        temperature=1.0, mode="raw")
+
+
+class TeacherRunner:
+    """A loaded teacher component, callable on batches of words.
+
+    teacher (str | Path | Language): a trained teacher pipeline or its folder.
+    component (str): the teacher component (an skd tagger, parser, span NER or SenTScore).
+    gpu_id (int): GPU to run on (`spacy.require_gpu`); -1 runs on the CPU.
+    """
+
+    def __init__(self, teacher: Union[str, Path, Language], component: str = "ner", gpu_id: int = -1) -> None:
+        if gpu_id >= 0:
+            spacy.require_gpu(gpu_id)
+        if isinstance(teacher, Language):
+            self.nlp, self.path = teacher, "<Language>"
+        else:
+            self.path = str(teacher)
+            if not Path(teacher).exists():
+                raise ValueError(Errors.E224.format(path=teacher))
+            self.nlp = spacy.load(teacher)
+        if component not in self.nlp.pipe_names:
+            raise ValueError(Errors.E225.format(path=self.path, component=component,
+                                                pipes=", ".join(self.nlp.pipe_names)))
+        pipe = self.nlp.get_pipe(component)
+        if not getattr(pipe, "kd_kind", None) or not hasattr(pipe, "teacher_outputs"):
+            raise ValueError(Errors.E226.format(component=component, path=self.path, type=type(pipe).__name__))
+        self.component = component
+        self.kind: str = pipe.kd_kind
+        self.lang: str = self.nlp.lang
+        self.fingerprint = fingerprint_pipeline(self.nlp, component)
+        self.space = potentials_space(self.kind)
+
+    def __call__(self, words_batch: Sequence[Sequence[str]]) -> List[Arrays]:
+        """Per sentence, exactly the arrays `structural_kd` stores in its potentials cache."""
+        return run_teacher(self.nlp, self.component, words_batch)
+
+    def open_cache(self, directory: Union[str, Path]) -> TeacherCache:
+        """This teacher's potentials namespace in `directory`."""
+        return potentials_cache(directory, self.fingerprint, self.kind)
+
+
+# --- texts and shards -------------------------------------------------------------------------
+
+
+def parse_shard(spec: Union[str, Tuple[int, int]]) -> Tuple[int, int]:
+    """"i/N" (or (i, N)) -> (i, N) with 0 <= i < N; anything else raises E223."""
+    try:
+        i, n = (int(part) for part in spec.split("/")) if isinstance(spec, str) else spec
+        if isinstance(i, bool) or isinstance(n, bool) or int(i) != i or int(n) != n:
+            raise TypeError
+    except (TypeError, ValueError):
+        raise ValueError(Errors.E223.format(value=spec)) from None
+    if not 0 <= i < n:
+        raise ValueError(Errors.E223.format(value=spec))
+    return int(i), int(n)
+
+
+def parse_shards(spec: str) -> List[Tuple[int, int]]:
+    """"i/N" -> [(i, N)]; "all/N" -> every shard of N (one call runs them all)."""
+    if isinstance(spec, str) and spec.startswith("all/"):
+        _, n = parse_shard("0/" + spec[len("all/"):])
+        return [(i, n) for i in range(n)]
+    return [parse_shard(spec)]
+
+
+def read_texts(path: Union[str, Path], lang: str) -> Iterator[Words]:
+    """The words of every text in order, duplicates included: a `.spacy` DocBin's docs, or a
+    raw-text file or folder read exactly as `spacy-skd.RawText.v1` reads it in a student
+    pipeline (stripped lines, blank ones skipped, `spacy.blank(lang).make_doc`)."""
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(Errors.E227.format(path=path))
+    nlp = spacy.blank(lang)
+    if _is_docbin(path):
+        for doc in DocBin().from_disk(path).get_docs(nlp.vocab):
+            yield tuple(token.text for token in doc)
+        return
+    for eg in RawTextCorpus(path)(nlp):
+        yield tuple(token.text for token in eg.predicted)
+
+
+def shard_texts(texts: Iterator[Words], shard: Tuple[int, int]) -> Tuple[List[Words], int]:
+    """The deduplicated texts of one shard (text k goes to shard k % N), and the number of
+    distinct texts in the whole input. Only the shard's words are kept in memory."""
+    i, n = shard
+    seen, mine = set(), []
+    for words in texts:
+        key = sentence_key(words)
+        if key in seen:
+            continue
+        if len(seen) % n == i:
+            mine.append(words)
+        seen.add(key)
+    return mine, len(seen)
+
+
+def shard_dir(output: Union[str, Path], shard: Tuple[int, int]) -> Path:
+    return Path(output) / f"shard-{shard[0]:05d}-of-{shard[1]:05d}"
+
+
+def hash_input(path: Union[str, Path]) -> str:
+    """SHA-256 of the input: the file's bytes, or a folder's files (names and bytes, sorted)."""
+    path, digest = Path(path), hashlib.sha256()
+    for loc in _walk(path):
+        if path.is_dir():
+            digest.update(loc.name.encode("utf8") + b"\0")
+        with open(loc, "rb") as f:
+            for block in iter(lambda: f.read(2**20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+# --- annotate ---------------------------------------------------------------------------------
+
+
+def check_store(store: str) -> None:
+    if store not in STORES:
+        raise ValueError(Errors.E236.format(name="--store", value=store, options=", ".join(STORES)))
+
+
+def shard_manifest(runner: "TeacherRunner", texts_path: Union[str, Path], shard: Tuple[int, int], *,
+                   store: str, lang: str) -> Dict[str, object]:
+    """What shard i/N of `texts_path` holds (`complete` False until its last batch is written)."""
+    return {
+        "format": MANIFEST_FORMAT,
+        "spacy_skd": __version__,
+        "teacher": {"fingerprint": runner.fingerprint, "component": runner.component, "kind": runner.kind,
+                    "path": runner.path},
+        "space": runner.space,
+        "storage": {"store": store, "temperature": 1.0, "mode": "raw", "cache_format": CACHE_FORMAT_VERSION},
+        "input": {"name": Path(texts_path).name, "sha256": hash_input(texts_path),
+                  "format": "docbin" if _is_docbin(Path(texts_path)) else "text", "lang": lang},
+        "shard": {"index": shard[0], "count": shard[1]},
+        "complete": False,
+    }
+
+
+def check_shard(directory: Path, manifest: Dict[str, object]) -> Optional[Dict[str, object]]:
+    """The manifest already in a shard folder (None if new); E228 if it was written by another
+    teacher, input or setting, so a shard is never silently overwritten."""
+    found = read_manifest(directory) if (directory / MANIFEST).exists() else None
+    if found is not None:
+        diff = _differences(found, manifest, fields=_IDENTITY + (("shard", "index"),))
+        if diff:
+            raise ValueError(Errors.E228.format(path=directory, diff="; ".join(diff)))
+    return found
+
+
+
+def annotate(teacher: Union[str, Path, Language, TeacherRunner], texts_path: Union[str, Path],
+             output: Union[str, Path], *, shard: Union[str, Tuple[int, int]] = (0, 1), component: str = "ner",
+             batch_size: int = 64, gpu_id: int = -1, lang: Optional[str] = None, store: str = "potentials",
+             progress: bool = True) -> Dict[str, object]:
+    """Write shard `i/N` of the teacher's outputs on `texts_path` into `output/shard-i-of-N/`.
+
+    teacher (str | Path | Language | TeacherRunner): the teacher pipeline (or a loaded runner).
+    texts_path (str | Path): raw text (one text per line, .gz ok) or a .spacy DocBin.
+    output (str | Path): folder of the shard folders; created if missing.
+    shard (str | Tuple[int, int]): "i/N" or (i, N), 0 <= i < N.
+    component (str): the teacher component (ignored when `teacher` is a TeacherRunner).
+    batch_size (int): sentences per teacher batch and per write transaction.
+    gpu_id (int): -1 for the CPU.
+    lang (Optional[str]): language of the blank tokenizer; default the teacher's.
+    store (str): what to keep per sentence; one of STORES.
+    progress (bool): show a progress bar over the shard's texts.
+    RETURNS (Dict[str, object]): texts, computed, reused, seconds, sentences_per_second
+        (computed / seconds), skipped (the shard was already complete), shard_dir, cache_path.
+    """
+    i, n = parse_shard(shard)
+    _check_int("batch_size", batch_size, 1)
+    check_store(store)
+    if not Path(texts_path).exists():
+        raise ValueError(Errors.E227.format(path=texts_path))
+    runner = teacher if isinstance(teacher, TeacherRunner) else TeacherRunner(teacher, component, gpu_id)
+    lang = lang or runner.lang
+    start = time.perf_counter()
+    directory = shard_dir(output, (i, n))
+    manifest = shard_manifest(runner, texts_path, (i, n), store=store, lang=lang)
+    summary = {"computed": 0, "reused": 0, "skipped": False, "shard_dir": str(directory)}
+    found = check_shard(directory, manifest)
+    if found is not None and found.get("complete"):  # checked before reading: skipping is cheap
+        with runner.open_cache(directory) as cache:
+            cache_path = str(cache.path)
+        summary.update(texts=found["texts"], reused=found["texts"], skipped=True, cache_path=cache_path,
+                       seconds=time.perf_counter() - start, sentences_per_second=0.0)
+        return summary
+    texts, n_distinct = shard_texts(read_texts(texts_path, lang), (i, n))
+    manifest["input"]["distinct_texts"] = n_distinct
+    manifest["texts"] = summary["texts"] = len(texts)
+    directory.mkdir(parents=True, exist_ok=True)
+    write_manifest(directory, manifest)  # before any entry: a half-written shard says what it is
+    with runner.open_cache(directory) as cache, \
+            tqdm(total=len(texts), desc=f"[annotate] shard {i}/{n}", unit="sent",
+                 disable=None if progress else True) as bar:
+        summary["cache_path"] = str(cache.path)
+        for offset in range(0, len(texts), batch_size):
+            chunk = texts[offset : offset + batch_size]
+            todo = [words for words, hit in zip(chunk, cache.get_many(chunk)) if hit is None]
+            if todo:
+                cache.put_many(todo, runner(todo))  # one transaction: all of the batch or none
+            summary["computed"] += len(todo)
+            summary["reused"] += len(chunk) - len(todo)
+            bar.update(len(chunk))
+    write_manifest(directory, {**manifest, "complete": True})
+    if not texts and not n_distinct:
+        warnings.warn(Warnings.W154.format(path=texts_path, i=i, n=n, shard=directory))
+    seconds = time.perf_counter() - start
+    summary.update(seconds=seconds, sentences_per_second=summary["computed"] / seconds if seconds else 0.0)
+    return summary
+
+
+# --- manifests and merging --------------------------------------------------------------------
+
+
+def read_manifest(directory: Union[str, Path]) -> Dict[str, object]:
+    """The manifest of a shard folder (E229 if it cannot be read)."""
+    path = Path(directory) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf8"))
+        if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+            raise ValueError(f"format {manifest.get('format') if isinstance(manifest, dict) else manifest!r}, "
+                             f"expected {MANIFEST_FORMAT}")
+        for field in _IDENTITY + (("shard", "index"),):
+            _lookup(manifest, field)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(Errors.E229.format(path=path, err=f"{type(err).__name__}: {err}")) from None
+    return manifest
+
+
+def write_manifest(directory: Union[str, Path], manifest: Dict[str, object], name: str = MANIFEST) -> None:
+    """Write `manifest.json` atomically: a reader sees the old file or the new one, never half."""
+    path = Path(directory) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf8") as f:
+        json.dump(manifest, f, indent=2, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def find_shards(paths: Sequence[Union[str, Path]]) -> List[Path]:
+    """Shard folders: each path itself if it has a manifest, else its shard-*-of-* folders."""
+    found = []
+    for path in map(Path, paths):
+        if (path / MANIFEST).exists():
+            found.append(path)
+            continue
+        inside = sorted(p for p in path.glob("shard-*-of-*") if (p / MANIFEST).exists()) if path.is_dir() else []
+        if not inside:
+            raise ValueError(Errors.E230.format(path=path))
+        found.extend(inside)
+    return found
+
+
+def merge_shards(shard_dirs: Sequence[Union[str, Path]], output: Union[str, Path], *,
+                 allow_partial: bool = False) -> Dict[str, object]:
+    """Check the shards' manifests and copy their entries into one cache folder `output`.
+
+    shard_dirs (Sequence[str | Path]): shard folders (or folders holding them).
+    output (str | Path): the merged cache folder, for `cache_dir` / $SKD_CACHE_DIR.
+    allow_partial (bool): merge even if some shard indices are missing (W155), else E234.
+    RETURNS (Dict[str, object]): shards, entries (copied), texts (per the manifests), missing
+        (shard indices), seconds, cache_path.
+    """
+    start = time.perf_counter()
+    dirs = find_shards(shard_dirs)
+    if not dirs:
+        raise ValueError(Errors.E237)
+    manifests = [read_manifest(d) for d in dirs]
+    first, by_index = manifests[0], {}
+    for directory, manifest in zip(dirs, manifests):
+        i, n = manifest["shard"]["index"], manifest["shard"]["count"]
+        if not manifest.get("complete"):
+            raise ValueError(Errors.E231.format(path=directory, i=i, n=n))
+        for field in _IDENTITY:
+            a, b = _lookup(first, field), _lookup(manifest, field)
+            if a != b:
+                raise ValueError(Errors.E232.format(a=dirs[0], b=directory, field=".".join(field),
+                                                    value_a=json.dumps(a, sort_keys=True),
+                                                    value_b=json.dumps(b, sort_keys=True)))
+        if i in by_index:
+            raise ValueError(Errors.E233.format(a=by_index[i], b=directory, i=i, n=n))
+        by_index[i] = directory
+    n = first["shard"]["count"]
+    missing = sorted(set(range(n)) - set(by_index))
+    if missing and not allow_partial:
+        raise ValueError(Errors.E234.format(missing=missing, n=n))
+    if missing:
+        warnings.warn(Warnings.W155.format(missing=missing, n=n, output=output))
+    teacher = first["teacher"]
+    copied = 0
+    with potentials_cache(output, teacher["fingerprint"], teacher["kind"]) as target:
+        for directory in dirs:
+            with potentials_cache(directory, teacher["fingerprint"], teacher["kind"]) as source:
+                copied += target.copy_from(source)
+        cache_path = str(target.path)
+    merged = {key: value for key, value in first.items() if key not in ("shard", "texts", "complete")}
+    merged["merged"] = {"shards": sorted(by_index), "count": n, "missing": missing,
+                        "texts": sum(m["texts"] for m in manifests), "entries": copied}
+    write_manifest(output, merged, name=MERGED)
+    return {"shards": len(dirs), "entries": copied, "texts": merged["merged"]["texts"], "missing": missing,
+            "seconds": time.perf_counter() - start, "cache_path": cache_path}
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _is_docbin(path: Path) -> bool:
+    return path.is_file() and path.suffix == ".spacy"
+
+
+def _check_int(name: str, value: object, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(Errors.E235.format(name=name, low=low, value=value))
+
+
+def _lookup(manifest: Dict[str, object], field: Tuple[str, ...]) -> object:
+    value = manifest
+    for key in field:
+        value = value[key]
+    return value
+
+
+def _differences(found: Dict[str, object], expected: Dict[str, object], fields) -> List[str]:
+    """'field: found vs expected' for each identity field that differs."""
+    diff = []
+    for field in fields:
+        a, b = _lookup(found, field), _lookup(expected, field)
+        if a != b:
+            diff.append(f"{'.'.join(field)}: {json.dumps(a, sort_keys=True)} here, "
+                        f"{json.dumps(b, sort_keys=True)} in this run")
+    return diff
