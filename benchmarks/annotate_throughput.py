@@ -2,7 +2,7 @@
 """Throughput of the offline teacher pass: one worker vs two shard workers, side by side.
 
     python benchmarks/annotate_throughput.py [--teacher PATH] [--component ner] [--texts FILE]
-        [--n 2000] [--batch-size 64] [--threads 1]
+        [--n 2000] [--batch-size 64] [--threads 1] [--engines local,ray]
 
 Writes the first N distinct texts of the input (default: the Reuters-21578 paragraphs in
 ../shared/data) to a temporary file, then times (a) one worker process annotating shard 0/1 and
@@ -11,6 +11,9 @@ Writes the first N distinct texts of the input (default: the Reuters-21578 parag
 sentences/second end to end (process start, teacher load, tokenizing, teacher, writes; for (b)
 plus the merge), inside the workers (`annotate`'s own clock: the slowest worker, plus the merge
 for (b)), the ratio (b)/(a), and checks that the merged cache equals the single-worker one.
+With `ray` in --engines it also times the Ray Data engine on a local Ray (as many CPUs as the
+machine has): one actor on shard 0/1, then two actors on shards all/2 from one pipeline (actor
+start-up and teacher loading included), and checks the merged result against the local one.
 Without --teacher it builds a tiny random CNN CRF tagger (BIOES, 4 entity types).
 """
 import argparse
@@ -91,6 +94,7 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=2000)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--threads", type=int, default=1, help="torch threads per worker")
+    p.add_argument("--engines", default="local", help="comma-separated: local, ray")
     args = p.parse_args(argv)
     if not args.texts.exists():
         print(f"skipped: {args.texts} not found (set SKD_DATA_DIR or pass --texts)")
@@ -125,7 +129,41 @@ def main(argv=None) -> int:
         print(f"{'ratio 2 / 1':28}{one_wall / two_wall:>12.2f}x{one['seconds'] / two_inner:>12.2f}x")
         print(f"merge: {merge['entries']} entries in {merge['seconds']:.2f} s; "
               f"merged cache equals the 1-worker cache: {same}")
+        if "ray" in args.engines.split(","):
+            same = run_ray(args, texts, tmp, n, left, runner) and same
     return 0 if same else 1
+
+
+def run_ray(args, texts: Path, tmp: Path, n: int, expected, runner) -> bool:
+    """The Ray engine with 1 and 2 actors on a local Ray; True if both equal `expected`."""
+    import ray
+
+    from spacy_skd.training.annotate import merge_shards
+    from spacy_skd.training.annotate_ray import annotate_ray
+
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    try:
+        walls, same = {}, True
+        for workers in (1, 2):
+            out = tmp / f"ray{workers}"
+            shards = [(i, workers) for i in range(workers)]
+            start = time.perf_counter()
+            annotate_ray(args.teacher, texts, out, shards=shards, component=args.component,
+                         batch_size=args.batch_size, workers=workers, progress=False)
+            merged = merge_shards([out], tmp / f"ray{workers}-merged")
+            walls[workers] = time.perf_counter() - start
+            with runner.open_cache(tmp / f"ray{workers}-merged") as cache:
+                found = dict(cache.items())
+            same = same and found.keys() == expected.keys() and all(
+                numpy.array_equal(found[k][name], expected[k][name]) for k in expected for name in expected[k])
+            assert merged["entries"] == n
+        print(f"{'ray, 1 actor':28}{n / walls[1]:>10.1f} s/s")
+        print(f"{'ray, 2 actors (+ merge)':28}{n / walls[2]:>10.1f} s/s")
+        print(f"{'ratio 2 / 1':28}{walls[1] / walls[2]:>12.2f}x")
+        print(f"ray results equal the local 1-worker cache: {same}")
+        return same
+    finally:
+        ray.shutdown()
 
 
 if __name__ == "__main__":
