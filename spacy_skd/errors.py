@@ -354,7 +354,7 @@ class Errors(metaclass=_Coded):
             "was opened with array_names={expected}. Store exactly those arrays, or open the "
             "cache with matching array_names.")
 
-    # annotate and merge-cache (E223-E239): the offline teacher pass of training/annotate.py
+    # annotate and merge-cache (E223-E249): the offline teacher pass of training/annotate.py
     E223 = ("--shard must be 'i/N' with integers 0 <= i < N (or 'all/N' for every shard of N), got "
             "{value!r}. Text k of the deduplicated texts goes to shard k % N; e.g. --shard 0/4 is "
             "the first of four.")
@@ -393,6 +393,28 @@ class Errors(metaclass=_Coded):
     E240 = ("--gpu-id asks for GPU actors, but the Ray cluster ({address}) has no GPU. Run with "
             "--gpu-id -1, or on a cluster with GPUs.")
     E241 = ("--engine ray needs Ray Data: pip install 'spacy-skd[ray]' (or 'ray[data]').")
+    E242 = ("--store targets stores one student's targets and needs that student's training "
+            "config: pass --student-config with a config that has a structural_kd component (e.g. "
+            "configs/student_maxent_kd.cfg), or use --store potentials, which serves any student.")
+    E243 = ("Student config '{path}' needs exactly one structural_kd component to make targets with, "
+            "found {found} (components: {pipes}). Pass the config you will train the student with.")
+    E244 = ("Teacher component '{component}' of '{path}' is a parser ({kind}): a parser's targets are "
+            "made per batch from its potentials and never stored, so there are no targets to "
+            "annotate. Use --store potentials.")
+    E245 = ("Student config '{path}': its structural_kd component '{name}' distils the teacher "
+            "component '{config}', but annotate runs '{component}'. Pass --component {config}, or "
+            "set teacher_component in the config.")
+    E246 = ("Student config '{path}' sets cache = false on its structural_kd component '{name}', so "
+            "training would never read stored targets. Set cache = true (or override "
+            "components.{name}.cache) for both annotate and training.")
+    E247 = ("Student config '{path}' does not exist. Pass the training config of the student "
+            "(e.g. configs/student_maxent_kd.cfg).")
+    E248 = ("--engine ray does not support --store targets yet (targets are made by the student "
+            "config's structural_kd in one process). Use --engine local, with one process per "
+            "--shard i/N for parallelism, or --store potentials with ray.")
+    E249 = ("--student-config and config overrides are used with --store targets only, got "
+            "--store {store!r} with config {config} and overrides {overrides}. Add --store targets, "
+            "or leave them out.")
 
     E215 = ("Reader spacy-skd.Mixed.v1 got neither a `gold` nor an `unlabeled` corpus. Set at "
             "least one of [corpora.<name>.gold] and [corpora.<name>.unlabeled].")

@@ -2,9 +2,10 @@
 shards that run in parallel, merged into the cache folder `structural_kd` reads
 (`spacy_skd.training.annotate`)."""
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 import typer
+from spacy.cli._util import ENV_VARS, parse_config_overrides
 from wasabi import msg
 
 from ..errors import Errors
@@ -39,8 +40,9 @@ def run_engine(engine: str, **kwargs) -> List[Dict[str, object]]:
     return ENGINES[engine](**kwargs)
 
 
-@skd_cli.command("annotate")
+@skd_cli.command("annotate", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def annotate_cli(
+    ctx: typer.Context,  # extra arguments: overrides of --student-config, as for `spacy train`
     teacher: Path = typer.Argument(..., help="Trained teacher pipeline folder"),
     texts: Path = typer.Argument(..., help="Raw text (one text per line, .gz ok) or a .spacy DocBin"),
     output: Path = typer.Argument(..., help="Folder for the shard folders (shard-i-of-N)"),
@@ -49,18 +51,26 @@ def annotate_cli(
     batch_size: int = typer.Option(64, "--batch-size", "-b", help="Sentences per teacher batch and per write"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for the CPU (ray: >= 0 gives each actor a GPU)"),
     lang: str = typer.Option("", "--lang", "-l", help="Tokenizer language (default: the teacher's)"),
-    store: str = typer.Option(STORES[0], "--store", help=f"What to store per sentence: {', '.join(STORES)}"),
+    store: str = typer.Option(STORES[0], "--store", help="What to store per sentence: potentials (the teacher's "
+                              "outputs, for any student) or targets (one student's targets: needs --student-config)"),
+    student_config: Optional[Path] = typer.Option(None, "--student-config", help="--store targets: the student's "
+                                                  "training config (with its structural_kd component); config "
+                                                  "overrides such as --components.kd.temperature 1 may follow"),
     engine: str = typer.Option("local", "--engine", help="local (this process) or ray (a Ray Data actor pool)"),
     workers: int = typer.Option(0, "--workers", help="ray: actors in the pool (default: the CPUs or GPUs Ray has)"),
     address: str = typer.Option("", "--ray-address", help="ray: cluster address (default: $RAY_ADDRESS or a local Ray)"),
 ) -> None:
-    """Run a KD teacher over a corpus ahead of training and cache its outputs, shard by shard.
-    Resumable: rerun the same command after an interruption."""
+    """Run a KD teacher over a corpus ahead of training and cache its outputs (or, with --store
+    targets, one student's targets), shard by shard. Resumable: rerun the same command after an
+    interruption."""
+    # $SPACY_CONFIG_OVERRIDES applies to a student config only, as in `spacy train`
+    overrides = parse_config_overrides(ctx.args, env_var=ENV_VARS.CONFIG_OVERRIDES if store == "targets" else None)
     try:
         shards = parse_shards(shard)
         summaries = run_engine(engine, teacher=teacher, texts_path=texts, output=output, shards=shards,
                                component=component, batch_size=batch_size, gpu_id=gpu_id, lang=lang or None,
-                               store=store, workers=workers or None, address=address or None)
+                               store=store, student_config=student_config, overrides=overrides or None,
+                               workers=workers or None, address=address or None)
     except ValueError as err:
         msg.fail(str(err), exits=1)
     n = shards[0][1]
@@ -76,6 +86,8 @@ def annotate_cli(
         print(f"Use it: SKD_CACHE_DIR={summaries[0]['shard_dir']} (or [initialize.components.kd] cache_dir)")
     else:
         print(f"When all {n} shards are done: python -m spacy skd merge-cache {output} MERGED")
+    if store == "targets":
+        msg.info(f"The targets of {student_config} only: train that config (same overrides) with this cache")
 
 
 @skd_cli.command("merge-cache")

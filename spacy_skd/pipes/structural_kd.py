@@ -32,7 +32,7 @@ from ..errors import Errors, Warnings
 from ..kd.adapters import make_targets, pad_emissions, resolve_case, resolve_temperature_mode
 from ..kd.batch import KDBatch
 from ..kd.targets import KDTargets
-from ..training.annotate import potentials_cache, run_teacher
+from ..training.annotate import potentials_cache, run_teacher, targets_space
 from ..training.cache import TeacherCache, fingerprint_pipeline
 from .tagger import SequenceTagger
 
@@ -118,12 +118,16 @@ class StructuralKD(Pipe):
 
     # -- initialize -----------------------------------------------------------------------------
     def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language] = None,
-                   teacher: Optional[Union[str, Path, Language]] = None, cache_dir: Optional[str] = None) -> None:
+                   teacher: Optional[Union[str, Path, Language]] = None, cache_dir: Optional[str] = None,
+                   keep_potentials: bool = True) -> None:
         """Load the teacher, match label spaces, and make the training corpus's targets.
 
         teacher (str | Path | Language): path to a trained teacher pipeline (or the pipeline).
         cache_dir (Optional[str]): where teacher outputs are kept; default $SKD_CACHE_DIR or
             ~/.cache/spacy-skd.
+        keep_potentials (bool): also store the teacher's raw potentials in `cache_dir`; False
+            keeps them in memory for this run only and stores the targets alone (what
+            `skd annotate --store targets` writes: the student's targets and no more).
         """
         nlp = nlp or self.nlp
         if teacher is None:
@@ -146,12 +150,14 @@ class StructuralKD(Pipe):
             gold_labels = {ent.label_ for eg in get_examples() for ent in eg.reference.ents}
         _check_labels(teacher_pipe, student, extra_student=gold_labels)
         case = resolve_case(teacher_pipe.kd_kind, student.kd_kind, self.objective)
-        target_space = f"targets:{teacher_pipe.kd_kind}->{student.kd_kind}:{case}:{student.kd_space_key()}"
+        target_space = targets_space(teacher_pipe.kd_kind, student.kd_kind, case, student.kd_space_key())
         self._lost = [0.0, 0]  # parser teachers: teacher mass outside the student's vocabulary, words
         if self.use_cache:
             directory = Path(cache_dir or os.environ.get("SKD_CACHE_DIR") or Path.home() / ".cache" / "spacy-skd")
             fingerprint = fingerprint_pipeline(self.teacher, self.teacher_component)
-            self._raw = potentials_cache(directory, fingerprint, teacher_pipe.kd_kind)  # as `skd annotate` writes
+            # as `skd annotate` writes them
+            self._raw = potentials_cache(directory, fingerprint, teacher_pipe.kd_kind) if keep_potentials \
+                else _MemoryStore()
             self._targets = TeacherCache(directory, fingerprint=fingerprint, space=target_space,
                                          temperature=self.temperature, mode=mode)
         else:

@@ -17,6 +17,14 @@ with another teacher, input or setting is an error, never overwritten.
 
 An input without texts gives an empty complete shard (W154): with N larger than the number of
 texts some shards are empty anyway, and merging must accept them.
+
+With `store="targets"` and a student's training config, a shard holds that student's targets
+instead (the entries `structural_kd` writes into its targets namespace for the config's
+objective, temperature and mode) and no potentials: made by the config's own `structural_kd`
+component, so they cannot drift from what training would make, and they are far smaller than a
+span or parser teacher's potentials. Such a shard serves that student only; its manifest
+records the student config's hash and KD settings, so it is never merged with or resumed as a
+shard of another student.
 """
 import hashlib
 import json
@@ -24,7 +32,7 @@ import os
 import time
 import warnings
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy
 import spacy
@@ -38,6 +46,9 @@ from ..errors import Errors, Warnings
 from .cache import CACHE_FORMAT_VERSION, TeacherCache, fingerprint_pipeline, sentence_key
 from .readers import RawTextCorpus, _walk
 
+if TYPE_CHECKING:
+    from .student_targets import StudentTargets
+
 Arrays = Dict[str, numpy.ndarray]
 Words = Tuple[str, ...]
 
@@ -45,13 +56,17 @@ MANIFEST = "manifest.json"
 MERGED = "merged.json"  # what merge_shards wrote into a cache folder (not a shard manifest)
 MANIFEST_FORMAT = 1
 # What a shard stores per sentence. "potentials": the teacher's `teacher_outputs` in float32,
-# the namespace structural_kd reads (see benchmarks/cache_bytes.py for the other layouts).
-STORES = ("potentials",)
+# the namespace structural_kd reads for any student; "targets": one student's targets (its
+# structural_kd targets namespace). See benchmarks/cache_bytes.py for the bytes of each layout.
+STORES = ("potentials", "targets")
 # Manifest fields that must agree for a shard to be resumed, skipped or merged (not the input's
 # file name, the version or the counts: renaming a file does not change what a shard holds).
+# `student` is in targets shards only (None elsewhere).
 _IDENTITY = (("teacher", "fingerprint"), ("teacher", "component"), ("teacher", "kind"),
              ("space",), ("storage",), ("input", "sha256"), ("input", "format"), ("input", "lang"),
-             ("shard", "count"))
+             ("shard", "count"), ("student", "config_sha256"), ("student", "overrides"),
+             ("student", "objective"), ("student", "temperature"), ("student", "temperature_mode"))
+_OPTIONAL = ("student",)
 
 
 # --- the teacher ------------------------------------------------------------------------------
@@ -74,6 +89,12 @@ def run_teacher(teacher: Language, component: str, batch: Sequence[Sequence[str]
 def potentials_space(kind: str) -> str:
     """The cache `space` of a teacher's raw outputs, e.g. "potentials:crf"."""
     return f"potentials:{kind}"
+
+
+def targets_space(teacher_kind: str, student_kind: str, case: str, space_key: str) -> str:
+    """The cache `space` of a student's targets, e.g. "targets:crf->maxent:2a:BIOES:free"; its
+    temperature and mode are the student's KD settings."""
+    return f"targets:{teacher_kind}->{student_kind}:{case}:{space_key}"
 
 
 def potentials_cache(directory: Union[str, Path], fingerprint: str, kind: str) -> TeacherCache:
@@ -196,26 +217,47 @@ def hash_input(path: Union[str, Path]) -> str:
 # --- annotate ---------------------------------------------------------------------------------
 
 
-def check_store(store: str) -> None:
+def check_store(store: str, student_config: Optional[Union[str, Path]] = None,
+                overrides: Optional[Dict[str, object]] = None) -> None:
+    """A known store, with a student config exactly when it stores a student's targets."""
     if store not in STORES:
         raise ValueError(Errors.E236.format(name="--store", value=store, options=", ".join(STORES)))
+    if store == "targets" and not student_config:
+        raise ValueError(Errors.E242)
+    if store != "targets" and (student_config or overrides):
+        raise ValueError(Errors.E249.format(store=store, config=student_config, overrides=overrides or {}))
 
 
 def shard_manifest(runner: "TeacherRunner", texts_path: Union[str, Path], shard: Tuple[int, int], *,
-                   store: str, lang: str) -> Dict[str, object]:
+                   store: str, lang: str, student: Optional["StudentTargets"] = None) -> Dict[str, object]:
     """What shard i/N of `texts_path` holds (`complete` False until its last batch is written)."""
-    return {
+    if student is None:
+        space, temperature, mode = runner.space, 1.0, "raw"
+    else:
+        space, temperature, mode = student.space, student.temperature, student.mode
+    manifest = {
         "format": MANIFEST_FORMAT,
         "spacy_skd": __version__,
         "teacher": {"fingerprint": runner.fingerprint, "component": runner.component, "kind": runner.kind,
                     "path": runner.path},
-        "space": runner.space,
-        "storage": {"store": store, "temperature": 1.0, "mode": "raw", "cache_format": CACHE_FORMAT_VERSION},
+        "space": space,
+        "storage": {"store": store, "temperature": temperature, "mode": mode,
+                    "cache_format": CACHE_FORMAT_VERSION},
         "input": {"name": Path(texts_path).name, "sha256": hash_input(texts_path),
                   "format": "docbin" if _is_docbin(Path(texts_path)) else "text", "lang": lang},
         "shard": {"index": shard[0], "count": shard[1]},
         "complete": False,
     }
+    if student is not None:
+        manifest["student"] = student.identity
+    return manifest
+
+
+def manifest_cache(directory: Union[str, Path], manifest: Dict[str, object]) -> TeacherCache:
+    """The namespace a shard's manifest says it holds, opened in `directory`."""
+    storage = manifest["storage"]
+    return TeacherCache(directory, fingerprint=manifest["teacher"]["fingerprint"], space=manifest["space"],
+                        temperature=storage["temperature"], mode=storage["mode"])
 
 
 def check_shard(directory: Path, manifest: Dict[str, object]) -> Optional[Dict[str, object]]:
@@ -233,6 +275,7 @@ def check_shard(directory: Path, manifest: Dict[str, object]) -> Optional[Dict[s
 def annotate(teacher: Union[str, Path, Language, TeacherRunner], texts_path: Union[str, Path],
              output: Union[str, Path], *, shard: Union[str, Tuple[int, int]] = (0, 1), component: str = "ner",
              batch_size: int = 64, gpu_id: int = -1, lang: Optional[str] = None, store: str = "potentials",
+             student_config: Optional[Union[str, Path]] = None, overrides: Optional[Dict[str, object]] = None,
              progress: bool = True) -> Dict[str, object]:
     """Write shard `i/N` of the teacher's outputs on `texts_path` into `output/shard-i-of-N/`.
 
@@ -245,24 +288,32 @@ def annotate(teacher: Union[str, Path, Language, TeacherRunner], texts_path: Uni
     gpu_id (int): -1 for the CPU.
     lang (Optional[str]): language of the blank tokenizer; default the teacher's.
     store (str): what to keep per sentence; one of STORES.
-    progress (bool): show a progress bar over the shard's texts.
+    student_config (Optional[str | Path]): store "targets" only (and required there): the
+        student's training config, whose `structural_kd` component makes the targets.
+    overrides (Optional[Dict[str, object]]): overrides of the student config, dotted keys.
+    progress (bool): show a progress bar over the shard's texts (store "potentials").
     RETURNS (Dict[str, object]): texts, computed, reused, seconds, sentences_per_second
         (computed / seconds), skipped (the shard was already complete), shard_dir, cache_path.
     """
     i, n = parse_shard(shard)
     _check_int("batch_size", batch_size, 1)
-    check_store(store)
+    check_store(store, student_config, overrides)
     if not Path(texts_path).exists():
         raise ValueError(Errors.E227.format(path=texts_path))
     runner = teacher if isinstance(teacher, TeacherRunner) else TeacherRunner(teacher, component, gpu_id)
+    student = None
+    if store == "targets":
+        from .student_targets import StudentTargets  # it imports this module
+
+        student = StudentTargets(student_config, runner, overrides)
     lang = lang or runner.lang
     start = time.perf_counter()
     directory = shard_dir(output, (i, n))
-    manifest = shard_manifest(runner, texts_path, (i, n), store=store, lang=lang)
+    manifest = shard_manifest(runner, texts_path, (i, n), store=store, lang=lang, student=student)
     summary = {"computed": 0, "reused": 0, "skipped": False, "shard_dir": str(directory)}
     found = check_shard(directory, manifest)
     if found is not None and found.get("complete"):  # checked before reading: skipping is cheap
-        with runner.open_cache(directory) as cache:
+        with manifest_cache(directory, manifest) as cache:
             cache_path = str(cache.path)
         summary.update(texts=found["texts"], reused=found["texts"], skipped=True, cache_path=cache_path,
                        seconds=time.perf_counter() - start, sentences_per_second=0.0)
@@ -272,8 +323,25 @@ def annotate(teacher: Union[str, Path, Language, TeacherRunner], texts_path: Uni
     manifest["texts"] = summary["texts"] = len(texts)
     directory.mkdir(parents=True, exist_ok=True)
     write_manifest(directory, manifest)  # before any entry: a half-written shard says what it is
+    if student is not None:
+        with student.open_cache(directory) as cache:
+            summary["cache_path"] = str(cache.path)
+        summary["computed"], summary["reused"] = student.make(directory, texts, batch_size)
+    else:
+        _store_potentials(runner, directory, texts, batch_size, summary, progress=progress, desc=f"shard {i}/{n}")
+    write_manifest(directory, {**manifest, "complete": True})
+    if not texts and not n_distinct:
+        warnings.warn(Warnings.W154.format(path=texts_path, i=i, n=n, shard=directory))
+    seconds = time.perf_counter() - start
+    summary.update(seconds=seconds, sentences_per_second=summary["computed"] / seconds if seconds else 0.0)
+    return summary
+
+
+def _store_potentials(runner: TeacherRunner, directory: Path, texts: Sequence[Words], batch_size: int,
+                      summary: Dict[str, object], *, progress: bool, desc: str) -> None:
+    """The teacher's outputs for the texts the shard lacks, one transaction per batch."""
     with runner.open_cache(directory) as cache, \
-            tqdm(total=len(texts), desc=f"[annotate] shard {i}/{n}", unit="sent",
+            tqdm(total=len(texts), desc=f"[annotate] {desc}", unit="sent",
                  disable=None if progress else True) as bar:
         summary["cache_path"] = str(cache.path)
         for offset in range(0, len(texts), batch_size):
@@ -284,12 +352,6 @@ def annotate(teacher: Union[str, Path, Language, TeacherRunner], texts_path: Uni
             summary["computed"] += len(todo)
             summary["reused"] += len(chunk) - len(todo)
             bar.update(len(chunk))
-    write_manifest(directory, {**manifest, "complete": True})
-    if not texts and not n_distinct:
-        warnings.warn(Warnings.W154.format(path=texts_path, i=i, n=n, shard=directory))
-    seconds = time.perf_counter() - start
-    summary.update(seconds=seconds, sentences_per_second=summary["computed"] / seconds if seconds else 0.0)
-    return summary
 
 
 # --- manifests and merging --------------------------------------------------------------------
@@ -371,11 +433,10 @@ def merge_shards(shard_dirs: Sequence[Union[str, Path]], output: Union[str, Path
         raise ValueError(Errors.E234.format(missing=missing, n=n))
     if missing:
         warnings.warn(Warnings.W155.format(missing=missing, n=n, output=output))
-    teacher = first["teacher"]
     copied = 0
-    with potentials_cache(output, teacher["fingerprint"], teacher["kind"]) as target:
+    with manifest_cache(output, first) as target:  # the namespace the (agreeing) manifests name
         for directory in dirs:
-            with potentials_cache(directory, teacher["fingerprint"], teacher["kind"]) as source:
+            with manifest_cache(directory, first) as source:
                 copied += target.copy_from(source)
         cache_path = str(target.path)
     merged = {key: value for key, value in first.items() if key not in ("shard", "texts", "complete")}
@@ -399,6 +460,9 @@ def _check_int(name: str, value: object, low: int) -> None:
 
 
 def _lookup(manifest: Dict[str, object], field: Tuple[str, ...]) -> object:
+    """The value of a manifest field; None for a section only some shards have (`student`)."""
+    if field[0] in _OPTIONAL and field[0] not in manifest:
+        return None
     value = manifest
     for key in field:
         value = value[key]

@@ -50,6 +50,7 @@ class TeacherActor:
 def annotate_ray(teacher: Union[str, Path], texts_path: Union[str, Path], output: Union[str, Path], *,
                  shards: Sequence[Tuple[int, int]], component: str = "ner", batch_size: int = 64,
                  gpu_id: int = -1, lang: Optional[str] = None, store: str = "potentials",
+                 student_config: Optional[Union[str, Path]] = None, overrides: Optional[Dict[str, object]] = None,
                  workers: Optional[int] = None, address: Optional[str] = None,
                  progress: bool = True) -> List[Dict[str, object]]:
     """Annotate `shards` (all of one N) of `texts_path` with a Ray Data actor pool.
@@ -58,13 +59,16 @@ def annotate_ray(teacher: Union[str, Path], texts_path: Union[str, Path], output
     shards (Sequence[Tuple[int, int]]): the (i, N) shards to write, e.g. all of range(N).
     workers (Optional[int]): actors in the pool; default the CPUs (or GPUs) Ray has.
     address (Optional[str]): a Ray cluster address; None starts or joins a local Ray.
+    store (str): "potentials" only for now: "targets" (with `student_config`) raises E248.
     RETURNS (List[Dict]): one summary per shard, with the keys `annotate` returns.
     """
     import ray
     import ray.data
 
     _check_int("batch_size", batch_size, 1)
-    check_store(store)
+    check_store(store, student_config, overrides)
+    if store != "potentials":
+        raise ValueError(Errors.E248)
     if workers is not None:
         _check_int("workers", workers, 1)
     if not Path(texts_path).exists():

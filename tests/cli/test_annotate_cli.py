@@ -4,8 +4,10 @@ from spacy.cli._util import app
 from typer.testing import CliRunner
 
 import spacy_skd.cli  # noqa: F401  (registers `skd` on spaCy's app)
-from spacy_skd.training.annotate import TeacherRunner
-from tests.conftest import examples_from, train_tagger
+from spacy_skd.training.annotate import TeacherRunner, read_manifest
+from tests.conftest import REPO_ROOT, examples_from, train_tagger
+
+STUDENT = REPO_ROOT / "configs" / "student_maxent_kd.cfg"
 
 TEXTS = [("John Smith lives in New York City .", [(0, 2, "PER"), (4, 7, "LOC")]), ("Paris is big", [(0, 1, "LOC")])]
 
@@ -55,6 +57,11 @@ def test_cli_annotate_single_shard_names_the_cache_dir(teacher, texts, tmp_path)
     (["--engine", "ray-someday"], "E236"),
     (["--store", "fp8"], "E236"),
     (["--component", "tagger"], "E225"),
+    (["--store", "targets"], "E242"),
+    (["--student-config", STUDENT], "E249"),
+    (["--components.kd.temperature", "1"], "E249"),  # overrides go with --store targets only
+    (["--store", "targets", "--student-config", REPO_ROOT / "missing.cfg"], "E247"),
+    (["--engine", "ray", "--store", "targets", "--student-config", STUDENT], "E248"),
 ])
 def test_cli_annotate_errors_exit_1(teacher, texts, tmp_path, args, code):
     result = invoke("annotate", teacher, texts, tmp_path / "out", *args)
@@ -69,3 +76,14 @@ def test_cli_merge_missing_shard_needs_allow_partial(teacher, texts, tmp_path):
     with pytest.warns(UserWarning, match=r"\[skd-W155\]"):
         result = invoke("merge-cache", tmp_path / "out", tmp_path / "merged", "--allow-partial")
     assert result.exit_code == 0 and "Missing shards: [1]" in result.output
+
+
+def test_cli_annotate_store_targets_with_overrides(teacher, texts, tmp_path):
+    result = invoke("annotate", teacher, texts, tmp_path / "out", "--store", "targets", "--student-config", STUDENT,
+                    "--components.tok2vec.model.encode.width", "8", "--components.kd.temperature", "1")
+    assert result.exit_code == 0, result.output
+    assert "Shard 0/1: 3 texts, 3 computed, 0 reused" in result.output
+    manifest = read_manifest(tmp_path / "out" / "shard-00000-of-00001")
+    assert manifest["storage"]["store"] == "targets" and manifest["storage"]["temperature"] == 1.0
+    assert manifest["student"]["overrides"] == {"components.tok2vec.model.encode.width": 8,
+                                                "components.kd.temperature": 1}
