@@ -197,8 +197,14 @@ def curve_result(metrics: Path) -> Dict:
             scores = [s[0] for s in runs.values() if s is not None]
             point[obj] = mean_std(scores) if scores else None
         curve["points"].append(point)
-    for curve in curves.values():
+    for name, curve in curves.items():
         curve["points"].sort(key=lambda p: p["size"])
+        # the dotted line of Figure 1: the same student without KD, from the case's own runs
+        case = next((c for c in CASES if c.name == name), None)
+        found = find_run(metrics, case) if case else None
+        runs = collect(metrics / found[0], ["none"], metric=curve["metric"])["runs"]["none"] if found else {}
+        scores = [s[0] for s in runs.values() if s is not None]
+        curve["without_kd"] = mean_std(scores)[0] if scores else None
     return curves
 
 

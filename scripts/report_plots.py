@@ -99,6 +99,8 @@ def plot_unlabeled_curve(curves: Dict, paper_curves: Dict, path: Path) -> Path:
             teachers = [p["teacher"] for p in points if p["teacher"] is not None]
             if teachers:
                 ours.axhline(teachers[0], linestyle="--", color="grey", label="teacher")
+            if curve.get("without_kd") is not None:
+                ours.axhline(curve["without_kd"], linestyle=":", color="black", label="w/o KD (gold only)")
         sizes = sorted({p["size"] for p in (curve or {}).get("points", [])} | set((ref or {}).get("sizes", [])))
         _curve_axes(ours, f"{name}, ours", curve["metric"] if curve else "ents_f", sizes)
         if ref:
@@ -134,7 +136,7 @@ def _curve_axes(ax, title: str, metric: str, sizes: List[int]) -> None:
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v / 1000:g}k"))
     ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="best")
     ax.grid(alpha=0.3)
 
 
