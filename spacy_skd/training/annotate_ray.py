@@ -5,7 +5,8 @@ The same shards as `annotate`, from one pipeline: the driver reads and splits th
 through `map_batches` on an actor pool, one teacher per actor (one GPU per actor with
 `gpu_id >= 0`). The driver writes each returned batch into its shard's cache in one transaction
 and marks a shard complete after its last batch, so shards, manifests, resuming and `merge-cache`
-behave exactly as with the local engine and the entries are the same bytes.
+behave exactly as with the local engine, and the entries are the same (to float32 rounding: a
+sentence's scores move by ~1e-6 with the batch it is padded into).
 
 `ray.init()` starts a local Ray on a laptop; with `address` (or $RAY_ADDRESS) the same code runs on
 a cluster, where the teacher path must be readable by every worker: each actor checks that the

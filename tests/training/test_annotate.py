@@ -50,12 +50,19 @@ def entries(path, runner):
 
 
 def assert_same_entries(found, expected):
+    """Same sentences, arrays, dtypes and shapes; values equal up to float32 rounding. Outputs of
+    one sentence depend on the batch it was padded into (BLAS picks kernels by shape and thread
+    count), so shards, resumed runs and engines agree to ~1e-6, not bit for bit; entries that
+    are copied (merge) are byte-identical, tested in test_cache.py."""
     assert sorted(found) == sorted(expected)
     for key, arrays in expected.items():
         assert sorted(found[key]) == sorted(arrays)
         for name, array in arrays.items():
-            assert found[key][name].dtype == array.dtype
-            np.testing.assert_array_equal(found[key][name], array)
+            assert found[key][name].dtype == array.dtype and found[key][name].shape == array.shape
+            if array.dtype.kind in "biu":
+                np.testing.assert_array_equal(found[key][name], array)
+            else:
+                np.testing.assert_allclose(found[key][name], array, rtol=1e-5, atol=1e-5)
 
 
 def kd_student(teacher, cache_dir):
