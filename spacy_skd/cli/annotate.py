@@ -9,13 +9,16 @@ from spacy.cli._util import ENV_VARS, parse_config_overrides
 from wasabi import msg
 
 from ..errors import Errors
-from ..training.annotate import STORES, annotate, merge_shards, parse_shards
+from ..training.annotate import STORES, TeacherRunner, annotate, merge_shards, parse_shards
 from . import skd_cli
 
 
-def _run_local(*, shards, workers=None, address=None, **kwargs) -> List[Dict[str, object]]:
-    """The shards one after the other in this process (run several processes for parallelism)."""
-    return [annotate(shard=shard, **kwargs) for shard in shards]
+def _run_local(*, shards, teacher, component, gpu_id, workers=None, address=None,
+               **kwargs) -> List[Dict[str, object]]:
+    """The shards one after the other in this process, with one loaded teacher (run several
+    processes for parallelism)."""
+    runner = TeacherRunner(teacher, component, gpu_id)
+    return [annotate(runner, shard=shard, **kwargs) for shard in shards]
 
 
 def _run_ray(*, shards, teacher, texts_path, output, workers=None, address=None, **kwargs) -> List[Dict[str, object]]:

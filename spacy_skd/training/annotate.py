@@ -183,19 +183,28 @@ def read_texts(path: Union[str, Path], lang: str) -> Iterator[Words]:
         yield tuple(token.text for token in eg.predicted)
 
 
-def shard_texts(texts: Iterator[Words], shard: Tuple[int, int]) -> Tuple[List[Words], int]:
-    """The deduplicated texts of one shard (text k goes to shard k % N), and the number of
-    distinct texts in the whole input. Only the shard's words are kept in memory."""
-    i, n = shard
-    seen, mine = set(), []
+def split_texts(texts: Iterator[Words], n_shards: int,
+                keep: Optional[Sequence[int]] = None) -> Tuple[Dict[int, List[Words]], int]:
+    """The deduplicated texts of the shards in `keep` (default all; text k goes to shard k % N),
+    in one pass, and the number of distinct texts in the whole input. Only the kept shards'
+    words are held in memory."""
+    parts: Dict[int, List[Words]] = {i: [] for i in (range(n_shards) if keep is None else keep)}
+    seen = set()
     for words in texts:
         key = sentence_key(words)
         if key in seen:
             continue
-        if len(seen) % n == i:
-            mine.append(words)
+        part = parts.get(len(seen) % n_shards)
+        if part is not None:
+            part.append(words)
         seen.add(key)
-    return mine, len(seen)
+    return parts, len(seen)
+
+
+def shard_texts(texts: Iterator[Words], shard: Tuple[int, int]) -> Tuple[List[Words], int]:
+    """The deduplicated texts of one shard, and the number of distinct texts in the input."""
+    parts, n_distinct = split_texts(texts, shard[1], keep=[shard[0]])
+    return parts[shard[0]], n_distinct
 
 
 def shard_dir(output: Union[str, Path], shard: Tuple[int, int]) -> Path:
@@ -229,8 +238,10 @@ def check_store(store: str, student_config: Optional[Union[str, Path]] = None,
 
 
 def shard_manifest(runner: "TeacherRunner", texts_path: Union[str, Path], shard: Tuple[int, int], *,
-                   store: str, lang: str, student: Optional["StudentTargets"] = None) -> Dict[str, object]:
-    """What shard i/N of `texts_path` holds (`complete` False until its last batch is written)."""
+                   store: str, lang: str, student: Optional["StudentTargets"] = None,
+                   input_sha256: Optional[str] = None) -> Dict[str, object]:
+    """What shard i/N of `texts_path` holds (`complete` False until its last batch is written).
+    `input_sha256`: `hash_input(texts_path)` when already known (one hash for many shards)."""
     if student is None:
         space, temperature, mode = runner.space, 1.0, "raw"
     else:
@@ -243,7 +254,7 @@ def shard_manifest(runner: "TeacherRunner", texts_path: Union[str, Path], shard:
         "space": space,
         "storage": {"store": store, "temperature": temperature, "mode": mode,
                     "cache_format": CACHE_FORMAT_VERSION},
-        "input": {"name": Path(texts_path).name, "sha256": hash_input(texts_path),
+        "input": {"name": Path(texts_path).name, "sha256": input_sha256 or hash_input(texts_path),
                   "format": "docbin" if _is_docbin(Path(texts_path)) else "text", "lang": lang},
         "shard": {"index": shard[0], "count": shard[1]},
         "complete": False,

@@ -22,10 +22,10 @@ import numpy
 
 from ..errors import Errors
 from .annotate import (
-    TeacherRunner, Words, check_shard, check_store, read_texts, shard_dir, shard_manifest, write_manifest,
-    _check_int,
+    TeacherRunner, Words, check_shard, check_store, hash_input, read_texts, shard_dir, shard_manifest,
+    split_texts, write_manifest, _check_int,
 )
-from .cache import pack_arrays, sentence_key, unpack_arrays
+from .cache import pack_arrays, unpack_arrays
 
 
 class TeacherActor:
@@ -83,9 +83,10 @@ def annotate_ray(teacher: Union[str, Path], texts_path: Union[str, Path], output
     lang = lang or runner.lang
     todo: Dict[int, Dict[str, object]] = {}
     summaries: Dict[int, Dict[str, object]] = {}
+    input_sha256 = hash_input(texts_path)  # once, not once per shard
     for i, n in shards:
         directory = shard_dir(output, (i, n))
-        manifest = shard_manifest(runner, texts_path, (i, n), store=store, lang=lang)
+        manifest = shard_manifest(runner, texts_path, (i, n), store=store, lang=lang, input_sha256=input_sha256)
         found = check_shard(directory, manifest)
         with runner.open_cache(directory) as cache:
             cache_path = str(cache.path)
@@ -105,22 +106,11 @@ def annotate_ray(teacher: Union[str, Path], texts_path: Union[str, Path], output
     return [summaries[i] for i, _ in shards]
 
 
-def split_texts(texts, n_shards: int) -> Tuple[List[List[Words]], int]:
-    """Deduplicated texts of every shard (text k -> shard k % N, as `shard_texts`) in one pass."""
-    seen, parts = set(), [[] for _ in range(n_shards)]
-    for words in texts:
-        key = sentence_key(words)
-        if key not in seen:
-            parts[len(seen) % n_shards].append(words)
-            seen.add(key)
-    return parts, len(seen)
-
-
 def _run_pipeline(runner: TeacherRunner, teacher, texts_path, output, todo: Dict[int, Dict], summaries,
                   *, n_shards: int, lang: str, batch_size: int, gpu_id: int, workers: Optional[int],
                   address: Optional[str], progress: bool, ray) -> None:
     """Read, skip what is cached, stream the rest through the actor pool, write, mark complete."""
-    parts, n_distinct = split_texts(read_texts(texts_path, lang), n_shards)
+    parts, n_distinct = split_texts(read_texts(texts_path, lang), n_shards, keep=list(todo))
     rows: List[Dict[str, object]] = []
     words_of: Dict[int, Words] = {}
     caches = {}
