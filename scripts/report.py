@@ -56,6 +56,8 @@ CASES = (
          (("case1a", _MINILM_CRF), ("case1a_cnn", "CNN CRF teacher (benchmarks/ner_conll03.py), 1,500 student steps"))),
     Case("case2a", "Case 2a, CRF → MaxEnt: CoNLL-2003 en NER", "ents_f", ("none", "top1", "token", "structural"),
          (("case2a", _MINILM_CRF), ("case2a_cnn", "CNN CRF teacher (benchmarks/ner_conll03.py), 1,500 student steps"))),
+    Case("case2a-full", "Case 2a, CRF → MaxEnt, full labeled train: CoNLL-2003 en NER", "ents_f",
+         ("none", "top1", "token", "structural"), (("case2a-full", _MINILM_CRF),)),
     Case("case3-es", "Case 3, MaxEnt → CRF, zero-shot en → es NER", "ents_f", ("none", "top1", "structural"),
          (("case3-es", "MiniLM MaxEnt teacher (English)"),)),
     Case("case3-nl", "Case 3, MaxEnt → CRF, zero-shot en → nl NER", "ents_f", ("none", "top1", "structural"),
