@@ -201,12 +201,6 @@ def split_texts(texts: Iterator[Words], n_shards: int,
     return parts, len(seen)
 
 
-def shard_texts(texts: Iterator[Words], shard: Tuple[int, int]) -> Tuple[List[Words], int]:
-    """The deduplicated texts of one shard, and the number of distinct texts in the input."""
-    parts, n_distinct = split_texts(texts, shard[1], keep=[shard[0]])
-    return parts[shard[0]], n_distinct
-
-
 def shard_dir(output: Union[str, Path], shard: Tuple[int, int]) -> Path:
     return Path(output) / f"shard-{shard[0]:05d}-of-{shard[1]:05d}"
 
@@ -329,7 +323,8 @@ def annotate(teacher: Union[str, Path, Language, TeacherRunner], texts_path: Uni
         summary.update(texts=found["texts"], reused=found["texts"], skipped=True, cache_path=cache_path,
                        seconds=time.perf_counter() - start, sentences_per_second=0.0)
         return summary
-    texts, n_distinct = shard_texts(read_texts(texts_path, lang), (i, n))
+    parts, n_distinct = split_texts(read_texts(texts_path, lang), n, keep=[i])
+    texts = parts[i]
     manifest["input"]["distinct_texts"] = n_distinct
     manifest["texts"] = summary["texts"] = len(texts)
     directory.mkdir(parents=True, exist_ok=True)
