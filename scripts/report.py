@@ -33,7 +33,8 @@ PAPER_FILE = Path(__file__).resolve().parent / "paper_results.json"
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 NOT_RUN = "not run"
 LABELS = {**OBJECTIVE_NAMES, "gold": "gold only", "pseudo": "pseudo-labels (λ_KL = 0)",
-          "kd": "KD (λ_KL = 1)", "kdt2": "KD, KL × τ² (ours)", "teacher-constrained": "teacher, constrained SenT'"}
+          "kd": "KD (λ_KL = 1)", "kdt2": "KD, KL × τ² (ours)", "teacher-constrained": "teacher, constrained SenT'",
+          "teacher-maxent": "MaxEnt teacher", "token-maxent": "Token KD from the MaxEnt teacher"}
 SLOT_ORDER = ["gold", "pseudo", "kdt2", "kd"]
 
 
@@ -45,6 +46,9 @@ class Case(NamedTuple):
     objectives: Tuple[str, ...]            # runs the workflow makes, in table order
     runs: Tuple[Tuple[str, str], ...]      # (metrics folder, teacher used), first found wins
     target: str = "structural"
+    # suffix of a companion folder `<run><companion>` whose teacher and students join the table
+    # as `teacher<companion>`, `<objective><companion>` (case 2a: Token KD from a MaxEnt teacher)
+    companion: str = ""
 
 
 # The one place that maps a case to its metrics folders: CPU runs used CNN teachers under
@@ -55,7 +59,8 @@ CASES = (
     Case("case1a", "Case 1a, CRF → CRF: CoNLL-2003 en NER", "ents_f", ("none", "top1", "posterior", "structural"),
          (("case1a", _MINILM_CRF), ("case1a_cnn", "CNN CRF teacher (benchmarks/ner_conll03.py), 1,500 student steps"))),
     Case("case2a", "Case 2a, CRF → MaxEnt: CoNLL-2003 en NER", "ents_f", ("none", "top1", "token", "structural"),
-         (("case2a", _MINILM_CRF), ("case2a_cnn", "CNN CRF teacher (benchmarks/ner_conll03.py), 1,500 student steps"))),
+         (("case2a", _MINILM_CRF), ("case2a_cnn", "CNN CRF teacher (benchmarks/ner_conll03.py), 1,500 student steps")),
+         companion="-maxent"),
     Case("case2a-full", "Case 2a, CRF → MaxEnt, full labeled train: CoNLL-2003 en NER", "ents_f",
          ("none", "top1", "token", "structural"), (("case2a-full", _MINILM_CRF),)),
     Case("case3-es", "Case 3, MaxEnt → CRF, zero-shot en → es NER", "ents_f", ("none", "top1", "structural"),
@@ -112,11 +117,20 @@ def case_result(metrics: Path, case: Case, paper: Dict) -> Dict:
     for obj in objectives:
         rows.append(_row(obj, "student", [s for s in data["runs"][obj].values() if s is not None], cells,
                          expected=len(data["runs"][obj])))
+    companion = metrics / f"{found[0]}{case.companion}"
+    if case.companion and companion.is_dir():
+        extra = collect(companion, metric=case.metric)
+        if extra["teacher"]:
+            rows.insert(1, _row(f"teacher{case.companion}", "teacher", [extra["teacher"]], cells))
+        for obj in _ordered(extra["objectives"]):
+            rows.append(_row(f"{obj}{case.companion}", "student",
+                             [s for s in extra["runs"][obj].values() if s is not None], cells,
+                             expected=len(extra["runs"][obj])))
     by_key = {row["key"]: row for row in rows}
     target = by_key.get(case.target)
     for row in rows:
         reference = by_key["teacher"] if row["key"] == "teacher-constrained" else target
-        if row["key"] in ("teacher", case.target) or reference is None:
+        if row["key"] == case.target or reference is None or (row["role"] == "teacher" and reference is target):
             continue
         row["vs"] = reference["key"]
         if reference["mean"] is not None and row["mean"] is not None:

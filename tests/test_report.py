@@ -1,5 +1,6 @@
 """scripts/report.py, report_plots.py and own_data.py on fake metric folders: nothing trains."""
 import json
+import shutil
 import sys
 import types
 from pathlib import Path
@@ -97,6 +98,32 @@ def test_report_writes_readable_plots(report, metrics, tmp_path):
                      "unlabeled_curve.png"}
     for png in (out / "plots").iterdir():
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000, png
+
+
+def test_companion_folder_joins_its_case_table(report, tmp_path):
+    """case2a's Token KD from a MaxEnt teacher lives in metrics/case2a-maxent/ and joins case2a."""
+    root = tmp_path / "metrics"
+    _write(root / "case2a", {"teacher": 0.89, "none-seed0": 0.68, "none-seed1": 0.70,
+                             "structural-seed0": 0.82, "structural-seed1": 0.81})
+    _write(root / "case2a-maxent", {"teacher": 0.88, "token-seed0": 0.83, "token-seed1": 0.79})
+    _write(root / "case2a_cnn-maxent", {"teacher": 0.10})  # another run's companion: not read
+    result = report.case_result(root, next(c for c in report.CASES if c.name == "case2a"), PAPER)
+    rows = {row["key"]: row for row in result["rows"]}
+    assert [row["key"] for row in result["rows"]] == ["teacher", "teacher-maxent", "none", "top1", "token",
+                                                      "structural", "token-maxent"]
+    assert rows["teacher-maxent"]["mean"] == 88.0 and rows["teacher-maxent"]["paper"] == 92.03
+    assert rows["teacher-maxent"]["vs"] is None and rows["teacher-maxent"]["aso"] is None
+    token = rows["token-maxent"]
+    assert token["role"] == "student" and token["mean"] == 81.0 and token["seeds"] == 2
+    assert token["vs"] == "structural" and token["ours_better"] is True  # 81.5 > 81.0
+    assert token["aso"] == 0.125 and token["paper"] == 90.95 and token["paper_better"] is True
+    assert rows["token"]["seeds"] == 0  # the CRF teacher's token run is still expected, and missing
+    md = report.case_markdown(result)
+    assert "Token KD from the MaxEnt teacher (`token-maxent`)" in md and "MaxEnt teacher (`teacher-maxent`)" in md
+    # no companion folder: the table is the case's own
+    shutil.rmtree(root / "case2a-maxent")
+    keys = [row["key"] for row in report.case_result(root, report.CASES[1], PAPER)["rows"]]
+    assert keys == ["teacher", "none", "top1", "token", "structural"]
 
 
 def test_report_with_no_metrics_at_all(report, tmp_path):
