@@ -354,7 +354,7 @@ class Errors(metaclass=_Coded):
             "was opened with array_names={expected}. Store exactly those arrays, or open the "
             "cache with matching array_names.")
 
-    # annotate and merge-cache (E223-E249): the offline teacher pass of training/annotate.py
+    # annotate and merge-cache (E223-E250): the offline teacher pass of training/annotate.py
     E223 = ("--shard must be 'i/N' with integers 0 <= i < N (or 'all/N' for every shard of N), got "
             "{value!r}. Text k of the deduplicated texts goes to shard k % N; e.g. --shard 0/4 is "
             "the first of four.")
@@ -415,6 +415,9 @@ class Errors(metaclass=_Coded):
     E249 = ("--student-config and config overrides are used with --store targets only, got "
             "--store {store!r} with config {config} and overrides {overrides}. Add --store targets, "
             "or leave them out.")
+    E250 = ("annotate got an InputSplit of another input (path, shard count, tokenizer language) "
+            "{split} than the call {call}. Make one InputSplit per input and pass it only with "
+            "that input's shards.")
 
     E215 = ("Reader spacy-skd.Mixed.v1 got neither a `gold` nor an `unlabeled` corpus. Set at "
             "least one of [corpora.<name>.gold] and [corpora.<name>.unlabeled].")

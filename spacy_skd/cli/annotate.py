@@ -9,16 +9,19 @@ from spacy.cli._util import ENV_VARS, parse_config_overrides
 from wasabi import msg
 
 from ..errors import Errors
-from ..training.annotate import STORES, TeacherRunner, annotate, merge_shards, parse_shards
+from ..training.annotate import STORES, InputSplit, TeacherRunner, annotate, merge_shards, parse_shards
 from . import skd_cli
 
 
 def _run_local(*, shards, teacher, component, gpu_id, workers=None, address=None,
                **kwargs) -> List[Dict[str, object]]:
-    """The shards one after the other in this process, with one loaded teacher (run several
-    processes for parallelism)."""
+    """The shards one after the other in this process, with one loaded teacher and one read of the
+    input (run several processes for parallelism)."""
     runner = TeacherRunner(teacher, component, gpu_id)
-    return [annotate(runner, shard=shard, **kwargs) for shard in shards]
+    split = None
+    if len(shards) > 1:
+        split = InputSplit(kwargs["texts_path"], shards[0][1], kwargs.get("lang") or runner.lang)
+    return [annotate(runner, shard=shard, split=split, **kwargs) for shard in shards]
 
 
 def _run_ray(*, shards, teacher, texts_path, output, workers=None, address=None, **kwargs) -> List[Dict[str, object]]:

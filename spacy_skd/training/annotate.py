@@ -201,6 +201,36 @@ def split_texts(texts: Iterator[Words], n_shards: int,
     return parts, len(seen)
 
 
+class InputSplit:
+    """One input read once for the shards of one call (`--shard all/N` in one process): the texts
+    are read, tokenized and deduplicated on the first shard that needs them, and the input is
+    hashed once, instead of once per shard. Holds every shard's words in memory."""
+
+    def __init__(self, texts_path: Union[str, Path], n_shards: int, lang: str) -> None:
+        self.texts_path, self.n_shards, self.lang = Path(texts_path), n_shards, lang
+        self._sha256: Optional[str] = None
+        self._split: Optional[Tuple[Dict[int, List[Words]], int]] = None
+
+    @property
+    def sha256(self) -> str:
+        if self._sha256 is None:
+            self._sha256 = hash_input(self.texts_path)
+        return self._sha256
+
+    def shard(self, i: int) -> Tuple[List[Words], int]:
+        """The texts of shard i and the number of distinct texts in the whole input."""
+        if self._split is None:
+            self._split = split_texts(read_texts(self.texts_path, self.lang), self.n_shards)
+        parts, n_distinct = self._split
+        return parts[i], n_distinct
+
+    def check(self, texts_path: Union[str, Path], n_shards: int, lang: str) -> None:
+        """Refuse a split of another input, shard count or tokenizer (a caller's mistake)."""
+        if (Path(texts_path), n_shards, lang) != (self.texts_path, self.n_shards, self.lang):
+            raise ValueError(Errors.E250.format(split=(str(self.texts_path), self.n_shards, self.lang),
+                                                call=(str(texts_path), n_shards, lang)))
+
+
 def shard_dir(output: Union[str, Path], shard: Tuple[int, int]) -> Path:
     return Path(output) / f"shard-{shard[0]:05d}-of-{shard[1]:05d}"
 
@@ -281,7 +311,7 @@ def annotate(teacher: Union[str, Path, Language, TeacherRunner], texts_path: Uni
              output: Union[str, Path], *, shard: Union[str, Tuple[int, int]] = (0, 1), component: str = "ner",
              batch_size: int = 64, gpu_id: int = -1, lang: Optional[str] = None, store: str = "potentials",
              student_config: Optional[Union[str, Path]] = None, overrides: Optional[Dict[str, object]] = None,
-             progress: bool = True) -> Dict[str, object]:
+             progress: bool = True, split: Optional[InputSplit] = None) -> Dict[str, object]:
     """Write shard `i/N` of the teacher's outputs on `texts_path` into `output/shard-i-of-N/`.
 
     teacher (str | Path | Language | TeacherRunner): the teacher pipeline (or a loaded runner).
@@ -297,6 +327,8 @@ def annotate(teacher: Union[str, Path, Language, TeacherRunner], texts_path: Uni
         student's training config, whose `structural_kd` component makes the targets.
     overrides (Optional[Dict[str, object]]): overrides of the student config, dotted keys.
     progress (bool): show a progress bar over the shard's texts (store "potentials").
+    split (Optional[InputSplit]): the input already read for several shards of this call
+        (`texts_path`, N and `lang` must match); default: read it for this shard alone.
     RETURNS (Dict[str, object]): texts, computed, reused, seconds, sentences_per_second
         (computed / seconds), skipped (the shard was already complete), shard_dir, cache_path.
     """
@@ -312,9 +344,12 @@ def annotate(teacher: Union[str, Path, Language, TeacherRunner], texts_path: Uni
 
         student = StudentTargets(student_config, runner, overrides)
     lang = lang or runner.lang
+    if split is not None:
+        split.check(texts_path, n, lang)
     start = time.perf_counter()
     directory = shard_dir(output, (i, n))
-    manifest = shard_manifest(runner, texts_path, (i, n), store=store, lang=lang, student=student)
+    manifest = shard_manifest(runner, texts_path, (i, n), store=store, lang=lang, student=student,
+                              input_sha256=split.sha256 if split is not None else None)
     summary = {"computed": 0, "reused": 0, "skipped": False, "shard_dir": str(directory)}
     found = check_shard(directory, manifest)
     if found is not None and found.get("complete"):  # checked before reading: skipping is cheap
@@ -323,8 +358,11 @@ def annotate(teacher: Union[str, Path, Language, TeacherRunner], texts_path: Uni
         summary.update(texts=found["texts"], reused=found["texts"], skipped=True, cache_path=cache_path,
                        seconds=time.perf_counter() - start, sentences_per_second=0.0)
         return summary
-    parts, n_distinct = split_texts(read_texts(texts_path, lang), n, keep=[i])
-    texts = parts[i]
+    if split is not None:
+        texts, n_distinct = split.shard(i)
+    else:
+        parts, n_distinct = split_texts(read_texts(texts_path, lang), n, keep=[i])
+        texts = parts[i]
     manifest["input"]["distinct_texts"] = n_distinct
     manifest["texts"] = summary["texts"] = len(texts)
     directory.mkdir(parents=True, exist_ok=True)

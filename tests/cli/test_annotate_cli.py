@@ -46,6 +46,18 @@ def test_cli_annotate_shards_then_merge(teacher, texts, tmp_path):
         assert len(cache) == 3
 
 
+def test_cli_annotate_all_shards_reads_the_input_once(teacher, texts, tmp_path, monkeypatch):
+    from spacy_skd.training import annotate as annotate_module
+
+    reads = []
+    original = annotate_module.read_texts
+    monkeypatch.setattr(annotate_module, "read_texts", lambda *a, **k: reads.append(a) or original(*a, **k))
+    result = invoke("annotate", teacher, texts, tmp_path / "out", "--shard", "all/2")
+    assert result.exit_code == 0, result.output
+    assert "Shard 0/2: 2 texts, 2 computed" in result.output and "Shard 1/2: 1 texts, 1 computed" in result.output
+    assert len(reads) == 1
+
+
 def test_cli_annotate_single_shard_names_the_cache_dir(teacher, texts, tmp_path):
     result = invoke("annotate", teacher, texts, tmp_path / "out")
     assert result.exit_code == 0, result.output

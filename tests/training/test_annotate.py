@@ -12,8 +12,10 @@ from spacy.tokens import DocBin
 
 from spacy_skd.pipes.structural_kd import StructuralKD
 from spacy_skd.training.annotate import (
-    MANIFEST, TeacherRunner, annotate, merge_shards, parse_shard, read_manifest, shard_dir, write_manifest,
+    MANIFEST, InputSplit, TeacherRunner, annotate, merge_shards, parse_shard, read_manifest, shard_dir,
+    write_manifest,
 )
+from spacy_skd.training import annotate as annotate_module
 from spacy_skd.training.cache import sentence_key
 from tests.conftest import REPO_ROOT, examples_from, train_tagger
 
@@ -110,6 +112,31 @@ def test_annotate_two_shards_merge_equal_one_shard(teachers, texts, tmp_path, mo
     examples = [eg for eg in examples_from(nlp, [(line, []) for line in DISTINCT])]
     nlp.initialize(lambda: examples)  # every sentence found: the teacher never runs
     nlp.update(examples)
+
+
+def test_annotate_shared_split_reads_and_hashes_the_input_once(teachers, texts, tmp_path, monkeypatch):
+    runner = TeacherRunner(teachers["crf"], "ner")
+    alone = [annotate(runner, texts, tmp_path / "alone", shard=f"{i}/3", batch_size=2, progress=False)
+             for i in range(3)]
+    calls = {"read_texts": 0, "hash_input": 0}
+    for name in calls:
+        original = getattr(annotate_module, name)
+
+        def counted(*args, _name=name, _original=original, **kwargs):
+            calls[_name] += 1
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(annotate_module, name, counted)
+    split = InputSplit(texts, 3, runner.lang)
+    shared = [annotate(runner, texts, tmp_path / "shared", shard=f"{i}/3", batch_size=2, progress=False, split=split)
+              for i in range(3)]
+    assert calls == {"read_texts": 1, "hash_input": 1}
+    assert [s["texts"] for s in shared] == [s["texts"] for s in alone] == [2, 2, 2]
+    for a, b in zip(alone, shared):  # the same shards, manifests and entries as one read per shard
+        assert read_manifest(a["shard_dir"]) == read_manifest(b["shard_dir"])
+        assert_same_entries(entries(b["shard_dir"], runner), entries(a["shard_dir"], runner))
+    with pytest.raises(ValueError, match="E250"):
+        annotate(runner, texts, tmp_path / "other", shard="0/2", progress=False, split=split)
 
 
 def test_annotate_rerun_of_complete_shard_computes_nothing(teachers, texts, tmp_path, monkeypatch):
