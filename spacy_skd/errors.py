@@ -42,7 +42,7 @@ class Warnings(metaclass=_Coded):
     # --- annotate: offline teacher pass (W154-W157) ---
     W154 = ("Input '{path}' holds no texts (blank lines are skipped). Shard {i}/{n} in '{shard}' "
             "was written empty and complete; check the input path if you expected texts.")
-    W155 = ("Merging without shards {missing} of {n} (allow_partial): their sentences are not in "
+    W155 = ("Merging without shards {missing} of {n} of '{name}' (allow_partial): their sentences are not in "
             "'{output}', so structural_kd runs the teacher for them at initialize.")
     # --- training and CLI (W200+) ---
     W200 = ("Teacher cache '{path}' was written for {found}, but this run needs {expected}. It "
@@ -375,10 +375,11 @@ class Errors(metaclass=_Coded):
             "folders in it). Pass the shard folders written by `python -m spacy skd annotate`.")
     E231 = ("Shard '{path}' ({i}/{n}) is incomplete: its annotate run stopped before the end. "
             "Rerun `python -m spacy skd annotate` with the same arguments (it resumes), then merge.")
-    E232 = ("Shards '{a}' and '{b}' differ in {field}: {value_a} vs {value_b}. Merge only the "
-            "shards of one annotation (same teacher, input, settings and shard count).")
+    E232 = ("Shards '{a}' and '{b}' differ in {field}: {value_a} vs {value_b}. Merge only shards "
+            "of one teacher and one setting (space, storage, student), and the shards of one input "
+            "with one shard count; shards of several inputs may be merged together.")
     E233 = ("Shards '{a}' and '{b}' are both shard {i}/{n}. Pass each shard folder once.")
-    E234 = ("Shards {missing} of {n} are missing. Annotate them (--shard i/{n}) and merge again, "
+    E234 = ("Shards {missing} of {n} of '{name}' are missing. Annotate them (--shard i/{n}) and merge again, "
             "or pass --allow-partial to merge the others (the teacher then runs for the missing "
             "sentences at training time).")
     E235 = ("annotate: `{name}` must be an integer >= {low}, got {value!r}.")

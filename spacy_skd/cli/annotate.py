@@ -108,6 +108,9 @@ def merge_cache_cli(
     except ValueError as err:
         msg.fail(str(err), exits=1)
     msg.good(f"Merged {summary['shards']} shards: {summary['entries']} sentences in {summary['cache_path']}")
-    if summary["missing"]:
-        msg.warn(f"Missing shards: {summary['missing']}")
+    if len(summary["inputs"]) > 1:
+        for part in summary["inputs"]:
+            msg.text(f"{part['name']}: {len(part['shards'])} of {part['count']} shards, {part['texts']} texts")
+    for name, missing in summary["missing"].items():
+        msg.warn(f"Missing shards of {name}: {missing}")
     print(f"Use it: SKD_CACHE_DIR={output} (or [initialize.components.kd] cache_dir = \"{output}\")")

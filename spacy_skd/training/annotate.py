@@ -67,6 +67,9 @@ _IDENTITY = (("teacher", "fingerprint"), ("teacher", "component"), ("teacher", "
              ("shard", "count"), ("student", "config_sha256"), ("student", "overrides"),
              ("student", "objective"), ("student", "temperature"), ("student", "temperature_mode"))
 _OPTIONAL = ("student",)
+# The input fields of _IDENTITY: shards of several inputs (one annotation each) merge into one
+# cache when every other identity field (teacher, space, storage, student) agrees.
+_INPUT = (("input", "sha256"), ("input", "format"), ("input", "lang"))
 
 
 # --- the teacher ------------------------------------------------------------------------------
@@ -446,48 +449,74 @@ def merge_shards(shard_dirs: Sequence[Union[str, Path]], output: Union[str, Path
                  allow_partial: bool = False) -> Dict[str, object]:
     """Check the shards' manifests and copy their entries into one cache folder `output`.
 
+    The shards may come from several inputs (e.g. the unlabeled text of several languages), each
+    annotated as its own `--shard i/N` run: every input's shards are checked as one annotation
+    (complete, one folder per index, one shard count), and all of them must share the teacher,
+    substructure space and storage, so that their entries belong in one cache namespace.
+
     shard_dirs (Sequence[str | Path]): shard folders (or folders holding them).
     output (str | Path): the merged cache folder, for `cache_dir` / $SKD_CACHE_DIR.
     allow_partial (bool): merge even if some shard indices are missing (W155), else E234.
     RETURNS (Dict[str, object]): shards, entries (copied), texts (per the manifests), missing
-        (shard indices), seconds, cache_path.
+        ({input name: missing shard indices}, inputs with none missing left out), inputs (one
+        summary per input, named by file name, plus hash where two inputs share a file name),
+        seconds, cache_path.
     """
     start = time.perf_counter()
     dirs = find_shards(shard_dirs)
     if not dirs:
         raise ValueError(Errors.E237)
     manifests = [read_manifest(d) for d in dirs]
-    first, by_index = manifests[0], {}
+    first = manifests[0]
+    inputs: Dict[Tuple[str, ...], Dict[str, object]] = {}  # input identity -> its shards
     for directory, manifest in zip(dirs, manifests):
         i, n = manifest["shard"]["index"], manifest["shard"]["count"]
         if not manifest.get("complete"):
             raise ValueError(Errors.E231.format(path=directory, i=i, n=n))
+        key = tuple(json.dumps(_lookup(manifest, field)) for field in _INPUT)
+        group = inputs.setdefault(key, {"first": directory, "manifest": manifest, "by_index": {}, "texts": 0})
         for field in _IDENTITY:
-            a, b = _lookup(first, field), _lookup(manifest, field)
+            if field in _INPUT:
+                continue
+            # the shard count is one input's; the rest is the namespace every shard shares
+            if field == ("shard", "count"):
+                reference, expected = group["first"], group["manifest"]
+            else:
+                reference, expected = dirs[0], first
+            a, b = _lookup(expected, field), _lookup(manifest, field)
             if a != b:
-                raise ValueError(Errors.E232.format(a=dirs[0], b=directory, field=".".join(field),
+                raise ValueError(Errors.E232.format(a=reference, b=directory, field=".".join(field),
                                                     value_a=json.dumps(a, sort_keys=True),
                                                     value_b=json.dumps(b, sort_keys=True)))
-        if i in by_index:
-            raise ValueError(Errors.E233.format(a=by_index[i], b=directory, i=i, n=n))
-        by_index[i] = directory
-    n = first["shard"]["count"]
-    missing = sorted(set(range(n)) - set(by_index))
-    if missing and not allow_partial:
-        raise ValueError(Errors.E234.format(missing=missing, n=n))
-    if missing:
-        warnings.warn(Warnings.W155.format(missing=missing, n=n, output=output))
+        if i in group["by_index"]:
+            raise ValueError(Errors.E233.format(a=group["by_index"][i], b=directory, i=i, n=n))
+        group["by_index"][i] = directory
+        group["texts"] += manifest["texts"]
+    names = [group["manifest"]["input"]["name"] for group in inputs.values()]
+    summaries = []
+    for group in inputs.values():
+        info, n = group["manifest"]["input"], group["manifest"]["shard"]["count"]
+        # inputs are named by file name, and by hash too where two share a name (es/ and nl/ train-raw)
+        name = info["name"] if names.count(info["name"]) == 1 else f"{info['name']} ({info['sha256'][:12]})"
+        missing = sorted(set(range(n)) - set(group["by_index"]))
+        if missing and not allow_partial:
+            raise ValueError(Errors.E234.format(missing=missing, n=n, name=name))
+        if missing:
+            warnings.warn(Warnings.W155.format(missing=missing, n=n, name=name, output=output))
+        summaries.append({"name": name, "sha256": info["sha256"], "count": n, "shards": sorted(group["by_index"]),
+                          "missing": missing, "texts": group["texts"]})
     copied = 0
     with manifest_cache(output, first) as target:  # the namespace the (agreeing) manifests name
         for directory in dirs:
             with manifest_cache(directory, first) as source:
                 copied += target.copy_from(source)
         cache_path = str(target.path)
-    merged = {key: value for key, value in first.items() if key not in ("shard", "texts", "complete")}
-    merged["merged"] = {"shards": sorted(by_index), "count": n, "missing": missing,
-                        "texts": sum(m["texts"] for m in manifests), "entries": copied}
+    merged = {key: value for key, value in first.items() if key not in ("shard", "texts", "complete", "input")}
+    texts = sum(summary["texts"] for summary in summaries)
+    merged["merged"] = {"inputs": summaries, "texts": texts, "entries": copied}
     write_manifest(output, merged, name=MERGED)
-    return {"shards": len(dirs), "entries": copied, "texts": merged["merged"]["texts"], "missing": missing,
+    return {"shards": len(dirs), "entries": copied, "texts": texts, "inputs": summaries,
+            "missing": {summary["name"]: summary["missing"] for summary in summaries if summary["missing"]},
             "seconds": time.perf_counter() - start, "cache_path": cache_path}
 
 

@@ -87,7 +87,7 @@ def test_cli_merge_missing_shard_needs_allow_partial(teacher, texts, tmp_path):
     assert result.exit_code == 1 and "[skd-E234]" in result.output
     with pytest.warns(UserWarning, match=r"\[skd-W155\]"):
         result = invoke("merge-cache", tmp_path / "out", tmp_path / "merged", "--allow-partial")
-    assert result.exit_code == 0 and "Missing shards: [1]" in result.output
+    assert result.exit_code == 0 and "Missing shards of texts.txt: [1]" in result.output
 
 
 def test_cli_annotate_store_targets_with_overrides(teacher, texts, tmp_path):

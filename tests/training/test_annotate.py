@@ -1,6 +1,8 @@
 """The offline teacher pass (spacy_skd.training.annotate): shards, resume, merge, and that its
 cache is the one structural_kd reads."""
+import json
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -99,7 +101,7 @@ def test_annotate_two_shards_merge_equal_one_shard(teachers, texts, tmp_path, mo
              for i in range(2)]
     assert sizes == [3, 3]  # text k goes to shard k % 2
     summary = merge_shards([tmp_path / "two"], tmp_path / "merged")
-    assert (summary["shards"], summary["entries"], summary["missing"]) == (2, len(DISTINCT), [])
+    assert (summary["shards"], summary["entries"], summary["missing"]) == (2, len(DISTINCT), {})
     merged = entries(tmp_path / "merged", runner)
     assert set(merged) == {sentence_key(line.split()) for line in DISTINCT}
     assert_same_entries(merged, entries(one["shard_dir"], runner))
@@ -296,10 +298,36 @@ def test_merge_refuses_incomplete_duplicate_and_missing_shards(two_shards, tmp_p
     assert not (tmp_path / "merged").exists()  # nothing is written before every check passed
 
 
+def test_merge_shards_of_several_inputs_into_one_cache(teachers, texts, two_shards, tmp_path):
+    """The unlabeled text of several corpora, each annotated in its own shards, merges into one
+    cache; each input is still checked as one complete annotation."""
+    runner = TeacherRunner(teachers["crf"], "ner")
+    other = tmp_path / "es" / "texts.txt"  # the same file name as `texts`: named by hash too
+    other.parent.mkdir()
+    other.write_text("Lisa met Tom in Rome .\nAnna visited Berlin .\nNew text here\n", encoding="utf8")
+    three = [annotate(runner, other, tmp_path / "other", shard=(i, 3), progress=False)["shard_dir"] for i in range(3)]
+    names = [f"texts.txt ({read_manifest(d)['input']['sha256'][:12]})" for d in (two_shards[0], three[0])]
+    with pytest.raises(ValueError, match=rf"\[skd-E234\].*\[2\] of 3 of '{re.escape(names[1])}'"):
+        merge_shards([*two_shards, *three[:2]], tmp_path / "merged")
+    summary = merge_shards([*two_shards, *three], tmp_path / "merged")
+    assert [(part["name"], part["count"], part["texts"]) for part in summary["inputs"]] == [
+        (names[0], 2, len(DISTINCT)), (names[1], 3, 3)]
+    # "Anna visited Berlin ." is in both inputs: copied twice, stored once
+    assert summary["shards"] == 5 and summary["texts"] == len(DISTINCT) + 3 and summary["missing"] == {}
+    assert summary["entries"] == len(DISTINCT) + 3
+    keys = {sentence_key(line.split()) for line in [*DISTINCT, "Lisa met Tom in Rome .", "New text here"]}
+    assert set(entries(tmp_path / "merged", runner)) == keys and len(keys) == len(DISTINCT) + 2
+    merged = json.loads((tmp_path / "merged" / "merged.json").read_text(encoding="utf8"))
+    assert [part["name"] for part in merged["merged"]["inputs"]] == names
+    other_teacher = annotate(teachers["crf_b"], other, tmp_path / "b", progress=False)["shard_dir"]
+    with pytest.raises(ValueError, match=r"\[skd-E232\].*teacher.fingerprint"):
+        merge_shards([*two_shards, other_teacher], tmp_path / "merged_b")
+
+
 def test_merge_allow_partial_warns(two_shards, tmp_path):
     with pytest.warns(UserWarning, match=r"\[skd-W155\]"):
         summary = merge_shards([two_shards[0]], tmp_path / "merged", allow_partial=True)
-    assert (summary["missing"], summary["entries"]) == ([1], 3)
+    assert (summary["missing"], summary["entries"]) == ({"texts.txt": [1]}, 3)
 
 
 def test_manifest_is_written_atomically(tmp_path):
