@@ -207,10 +207,12 @@ def split_texts(texts: Iterator[Words], n_shards: int,
 class InputSplit:
     """One input read once for the shards of one call (`--shard all/N` in one process): the texts
     are read, tokenized and deduplicated on the first shard that needs them, and the input is
-    hashed once, instead of once per shard. Holds every shard's words in memory."""
+    hashed once, instead of once per shard. Holds the words of the shards in `keep` (default
+    all) in memory."""
 
-    def __init__(self, texts_path: Union[str, Path], n_shards: int, lang: str) -> None:
-        self.texts_path, self.n_shards, self.lang = Path(texts_path), n_shards, lang
+    def __init__(self, texts_path: Union[str, Path], n_shards: int, lang: str,
+                 keep: Optional[Sequence[int]] = None) -> None:
+        self.texts_path, self.n_shards, self.lang, self.keep = Path(texts_path), n_shards, lang, keep
         self._sha256: Optional[str] = None
         self._split: Optional[Tuple[Dict[int, List[Words]], int]] = None
 
@@ -223,7 +225,7 @@ class InputSplit:
     def shard(self, i: int) -> Tuple[List[Words], int]:
         """The texts of shard i and the number of distinct texts in the whole input."""
         if self._split is None:
-            self._split = split_texts(read_texts(self.texts_path, self.lang), self.n_shards)
+            self._split = split_texts(read_texts(self.texts_path, self.lang), self.n_shards, keep=self.keep)
         parts, n_distinct = self._split
         return parts[i], n_distinct
 
@@ -349,10 +351,12 @@ def annotate(teacher: Union[str, Path, Language, TeacherRunner], texts_path: Uni
     lang = lang or runner.lang
     if split is not None:
         split.check(texts_path, n, lang)
+    else:  # this shard alone: only its words are kept
+        split = InputSplit(texts_path, n, lang, keep=[i])
     start = time.perf_counter()
     directory = shard_dir(output, (i, n))
     manifest = shard_manifest(runner, texts_path, (i, n), store=store, lang=lang, student=student,
-                              input_sha256=split.sha256 if split is not None else None)
+                              input_sha256=split.sha256)
     summary = {"computed": 0, "reused": 0, "skipped": False, "shard_dir": str(directory)}
     found = check_shard(directory, manifest)
     if found is not None and found.get("complete"):  # checked before reading: skipping is cheap
@@ -361,11 +365,7 @@ def annotate(teacher: Union[str, Path, Language, TeacherRunner], texts_path: Uni
         summary.update(texts=found["texts"], reused=found["texts"], skipped=True, cache_path=cache_path,
                        seconds=time.perf_counter() - start, sentences_per_second=0.0)
         return summary
-    if split is not None:
-        texts, n_distinct = split.shard(i)
-    else:
-        parts, n_distinct = split_texts(read_texts(texts_path, lang), n, keep=[i])
-        texts = parts[i]
+    texts, n_distinct = split.shard(i)
     manifest["input"]["distinct_texts"] = n_distinct
     manifest["texts"] = summary["texts"] = len(texts)
     directory.mkdir(parents=True, exist_ok=True)
