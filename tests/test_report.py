@@ -158,7 +158,7 @@ def test_repo_readme_has_the_results_markers(report):
 
 
 def test_paper_figures_cover_every_case_with_a_reference():
-    report_cases = {"case1a", "case2a", "case2a-full", "case3-es", "case3-nl", "case1b", "case2b", "case4",
+    report_cases = {"case1a", "case2a", "case1a-full", "case2a-full", "case3-es", "case3-nl", "case1b", "case2b", "case4",
                     *(f"sentscore-{d}-{n}" for d in ("snips", "atis") for n in (100, 300))}
     assert set(PAPER["cases"]) == report_cases
     for name, case in PAPER["cases"].items():
