@@ -44,6 +44,8 @@ class Warnings(metaclass=_Coded):
             "was written empty and complete; check the input path if you expected texts.")
     W155 = ("Merging without shards {missing} of {n} of '{name}' (allow_partial): their sentences are not in "
             "'{output}', so structural_kd runs the teacher for them at initialize.")
+    W156 = ("'{path}' could not be read ({err}); it is rewritten with this merge only. The cache entries "
+            "themselves are unaffected: merged.json only records which inputs were merged.")
     # --- training and CLI (W200+) ---
     W200 = ("Teacher cache '{path}' was written for {found}, but this run needs {expected}. It "
             "was cleared and will be rebuilt: a cache is never reused across teachers, settings "

@@ -510,14 +510,45 @@ def merge_shards(shard_dirs: Sequence[Union[str, Path]], output: Union[str, Path
         for directory in dirs:
             with manifest_cache(directory, first) as source:
                 copied += target.copy_from(source)
-        cache_path = str(target.path)
-    merged = {key: value for key, value in first.items() if key not in ("shard", "texts", "complete", "input")}
+        cache_path, stored = str(target.path), len(target)
     texts = sum(summary["texts"] for summary in summaries)
-    merged["merged"] = {"inputs": summaries, "texts": texts, "entries": copied}
-    write_manifest(output, merged, name=MERGED)
+    record = {key: value for key, value in first.items() if key not in ("shard", "texts", "complete", "input")}
+    write_manifest(output, _merged_record(Path(output), record, summaries, stored), name=MERGED)
     return {"shards": len(dirs), "entries": copied, "texts": texts, "inputs": summaries,
             "missing": {summary["name"]: summary["missing"] for summary in summaries if summary["missing"]},
             "seconds": time.perf_counter() - start, "cache_path": cache_path}
+
+
+def _merged_record(output: Path, namespace: Dict[str, object], summaries: List[Dict[str, object]],
+                   stored: int) -> Dict[str, object]:
+    """The new `merged.json` of a cache folder: this merge's namespace, with every input merged
+    into it so far (one merge per language adds to, not replaces, the list), and the records of
+    the other namespaces (other teachers) merged into the same folder under `others`."""
+    records: List[Dict[str, object]] = []
+    path = output / MERGED
+    if path.exists():
+        try:
+            previous = json.loads(path.read_text(encoding="utf8"))
+            records = [previous, *previous.pop("others", [])]
+            if not all(isinstance(r, dict) and isinstance(r.get("merged", {}).get("inputs"), list) for r in records):
+                raise ValueError("a record without merged.inputs")
+        except (OSError, ValueError, TypeError, AttributeError) as err:
+            warnings.warn(Warnings.W156.format(path=path, err=f"{type(err).__name__}: {err}"))
+            records = []
+
+    def key(record: Dict[str, object]) -> str:
+        return json.dumps({k: v for k, v in record.items() if k not in ("merged", "others")}, sort_keys=True)
+
+    same = [r for r in records if key(r) == key(namespace)]
+    others = [r for r in records if key(r) != key(namespace)]
+    new = {part["sha256"] for part in summaries}
+    kept = [part for r in same for part in r["merged"]["inputs"] if part.get("sha256") not in new]
+    inputs = kept + summaries  # a re-merged input replaces its earlier summary
+    record = {**namespace, "merged": {"inputs": inputs, "texts": sum(part.get("texts", 0) for part in inputs),
+                                      "entries": stored}}
+    if others:
+        record["others"] = others
+    return record
 
 
 # --- helpers ----------------------------------------------------------------------------------

@@ -324,6 +324,41 @@ def test_merge_shards_of_several_inputs_into_one_cache(teachers, texts, two_shar
         merge_shards([*two_shards, other_teacher], tmp_path / "merged_b")
 
 
+def test_merging_into_a_merged_folder_adds_to_its_record(teachers, texts, two_shards, tmp_path):
+    """One merge per language into one cache folder: merged.json lists every input merged so far,
+    a re-merged input replaces its own line, another teacher's record is kept under `others`, and
+    an unreadable merged.json is rewritten with a warning, its entries untouched."""
+    runner = TeacherRunner(teachers["crf"], "ner")
+    other = tmp_path / "es" / "more.txt"
+    other.parent.mkdir()
+    other.write_text("Lisa met Tom in Rome .\nNew text here\n", encoding="utf8")
+    es = annotate(runner, other, tmp_path / "es_shards", progress=False)["shard_dir"]
+    output = tmp_path / "merged"
+
+    def record():
+        return json.loads((output / "merged.json").read_text(encoding="utf8"))
+
+    merge_shards(two_shards, output)
+    merge_shards([es], output)
+    assert [(part["name"], part["texts"]) for part in record()["merged"]["inputs"]] == [
+        ("texts.txt", len(DISTINCT)), ("more.txt", 2)]
+    assert record()["merged"]["entries"] == len(DISTINCT) + 2 == len(entries(output, runner))
+    merge_shards(two_shards, output)  # again: the same two inputs, not three
+    assert [part["name"] for part in record()["merged"]["inputs"]] == ["more.txt", "texts.txt"]
+    assert record()["merged"]["texts"] == len(DISTINCT) + 2
+
+    merge_shards([annotate(teachers["crf_b"], other, tmp_path / "b", progress=False)["shard_dir"]], output)
+    assert record()["teacher"]["fingerprint"] != record()["others"][0]["teacher"]["fingerprint"]
+    assert [part["name"] for part in record()["merged"]["inputs"]] == ["more.txt"]
+    assert [part["name"] for part in record()["others"][0]["merged"]["inputs"]] == ["more.txt", "texts.txt"]
+
+    (output / "merged.json").write_text("{not json", encoding="utf8")
+    with pytest.warns(UserWarning, match=r"\[skd-W156\].*merged.json"):
+        merge_shards([es], output)
+    assert [part["name"] for part in record()["merged"]["inputs"]] == ["more.txt"] and "others" not in record()
+    assert len(entries(output, runner)) == len(DISTINCT) + 2  # the entries were never touched
+
+
 def test_merge_allow_partial_warns(two_shards, tmp_path):
     with pytest.warns(UserWarning, match=r"\[skd-W155\]"):
         summary = merge_shards([two_shards[0]], tmp_path / "merged", allow_partial=True)
