@@ -11,6 +11,7 @@ from spacy.cli.train import train
 from spacy.schemas import ConfigSchemaTraining
 from spacy.util import load_config, load_model_from_config, registry
 
+from spacy_skd.structs.tree import is_tree
 from spacy_skd.training.cache import fingerprint_pipeline
 from spacy_skd.training.readers import create_conll_ner_reader, create_raw_text_reader
 
@@ -186,6 +187,28 @@ def test_teacher_config_trains_and_reloads(config, tiny_bert, tmp_path, monkeypa
         out = train_student("student_crf_kd.cfg", tmp_path / "teacher" / "model-last", tmp_path,
                             **{"training.max_steps": 2})
         assert spacy.load(out / "model-last").pipe_names == ["kd", "tok2vec", "ner"]
+
+
+def test_minilm_biaffine_teacher_config_trains_and_teaches(tiny_bert, tmp_path, monkeypatch):
+    """Case 1b with a transformer teacher: two steps of the MiniLM biaffine config on trees, the
+    saved teacher reloads and parses, and the sequence-labelling student distils from it."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    tiny = {"paths.train": str(TREES), "paths.dev": str(TREES), "training.max_steps": 2,
+            "training.eval_frequency": 2}
+    train(REPO_ROOT / "configs" / "teacher_biaffine_minilm.cfg", tmp_path / "teacher",
+          overrides={**tiny, "paths.minilm": str(tiny_bert), "training.accumulate_gradient": 1,
+                     "training.optimizer.learn_rate.warmup_steps": 1})
+    teacher = tmp_path / "teacher" / "model-last"
+    nlp = spacy.load(teacher)
+    assert nlp.get_pipe("parser").model.get_ref("tok2vec").get_dim("nO") == 32 + 64
+    doc = nlp(" ".join(["Peter Smith visited Berlin ."] * 40))  # 200 tokens: strided windows
+    assert len(doc) == 200
+    assert is_tree([0 if token.head.i == token.i else token.head.i + 1 for token in doc])  # one MST
+    train(REPO_ROOT / "configs" / "student_seqlabel_kd.cfg", tmp_path / "student",
+          overrides={**tiny, "components.tok2vec.model.encode.width": 32, "paths.teacher": str(teacher),
+                     "paths.cache": str(tmp_path / "cache")})
+    assert spacy.load(tmp_path / "student" / "model-last").pipe_names == ["kd", "tok2vec", "parser"]
 
 
 def test_sentscore_teacher_and_bilstm_student_configs_train(tmp_path):
