@@ -25,6 +25,10 @@ class TorchHeadPipe(TrainablePipe):
     optimiser) and (de)serialization. A subclass sets `self.cfg` and says how many outputs the
     head has (`_n_outputs`) and what to say when a configured width disagrees (`_width_error`)."""
 
+    # cfg keys that are run-time choices of the factory (how to decode), not learned state:
+    # loading keeps the factory's value, so `spacy.load(path, config=...)` can change them
+    factory_settings: Tuple[str, ...] = ()
+
     # -- labels ---------------------------------------------------------------------------------
     @property
     def labels(self) -> Tuple[str, ...]:
@@ -131,6 +135,12 @@ class TorchHeadPipe(TrainablePipe):
                 head.set_dim("nI", self.cfg["nI"])
             self.model.initialize()
 
+    def _restore_cfg(self, stored: Dict) -> None:
+        """The saved cfg (labels, scheme, head width), except the factory's run-time settings."""
+        chosen = {key: self.cfg[key] for key in self.factory_settings if key in self.cfg}
+        self.cfg.update(stored)
+        self.cfg.update(chosen)
+
     def to_bytes(self, *, exclude=tuple()) -> bytes:
         serialize = {
             "cfg": lambda: srsly.json_dumps(self.cfg),
@@ -145,7 +155,7 @@ class TorchHeadPipe(TrainablePipe):
             self.model.from_bytes(b)
 
         deserialize = {
-            "cfg": lambda b: self.cfg.update(srsly.json_loads(b)),
+            "cfg": lambda b: self._restore_cfg(srsly.json_loads(b)),
             "vocab": lambda b: self.vocab.from_bytes(b, exclude=exclude),
             "model": load_model,
         }
@@ -166,7 +176,7 @@ class TorchHeadPipe(TrainablePipe):
             self.model.from_bytes(p.read_bytes())
 
         deserialize = {
-            "cfg": lambda p: self.cfg.update(srsly.read_json(p)),
+            "cfg": lambda p: self._restore_cfg(srsly.read_json(p)),
             "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
             "model": load_model,
         }

@@ -74,6 +74,8 @@ def make_mfvi_parser(nlp: Language, name: str, model: Model, iterations: int,
 class DependencyParser(TorchHeadPipe):
     """Head-selection parser; `iterations > 0` with second-order scores makes it MFVI."""
 
+    factory_settings = ("iterations",)  # mean-field iterations at inference: a load-time override wins
+
     def __init__(self, vocab: Vocab, model: Model, name: str, *, iterations: int, scorer: Optional[Callable] = None):
         self.vocab = vocab
         self.model = model

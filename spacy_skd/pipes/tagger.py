@@ -30,6 +30,7 @@ class SequenceTagger(TorchHeadPipe):
 
     kd_kind: str = ""  # structure kind for KD adapters: "crf", "maxent" or "seqlabel"
     kd_structure: str = ""  # the structure the KD losses see: "crf" or "maxent"
+    factory_settings = ("constrained",)  # a decoding choice: a load-time override wins
 
     def __init__(self, vocab: Vocab, model: Model, name: str, *, scheme: str, constrained: bool,
                  scorer: Optional[Callable] = None):

@@ -167,6 +167,15 @@ def test_parser_to_disk_and_bytes_roundtrip(factory, trained):
             assert (a["arc"] == b["arc"]).all() and (a["rel"] == b["rel"]).all()
 
 
+def test_mfvi_iterations_overridden_at_load(trained):
+    """The saved cfg restores labels, not the factory's run-time choice: `iterations` given to
+    spacy.load wins over the value saved with the pipeline."""
+    path = trained["skd_mfvi_parser"][1]
+    assert spacy.load(path).get_pipe("parser").cfg["iterations"] == 3
+    one = spacy.load(path, config={"components": {"parser": {"iterations": 1}}}).get_pipe("parser")
+    assert one.cfg["iterations"] == 1 and one.labels == trained["skd_mfvi_parser"][0].get_pipe("parser").labels
+
+
 @pytest.mark.parametrize("factory", FACTORIES)
 def test_parser_empty_and_one_token_docs(factory, trained):
     nlp = trained[factory][0]

@@ -58,6 +58,23 @@ def test_tagger_overfitting_IO(factory, tmp_path):
 
 
 @pytest.mark.parametrize("factory", TAGGERS)
+def test_constrained_overridden_at_load(factory, tmp_path):
+    """`constrained` is a decoding choice: spacy.load(path, config=...) changes it, while the
+    labels and scheme still come from the saved pipeline."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe(factory, name="ner", config={"scheme": "BIOES"})
+    nlp.initialize(lambda: make_examples(nlp))
+    nlp.to_disk(tmp_path / "model")
+    saved = nlp.get_pipe("ner").cfg["constrained"]
+    assert spacy.load(tmp_path / "model").get_pipe("ner").cfg["constrained"] is saved
+    flipped = spacy.load(tmp_path / "model", config={"components": {"ner": {"constrained": not saved}}})
+    ner = flipped.get_pipe("ner")
+    assert ner.cfg["constrained"] is (not saved) and ner.cfg["scheme"] == "BIOES"
+    assert (ner.transition_mask(torch.device("cpu")) is None) is saved
+    assert ner.labels == nlp.get_pipe("ner").labels
+
+
+@pytest.mark.parametrize("factory", TAGGERS)
 def test_tagger_empty_and_one_token_docs(factory):
     nlp = spacy.blank("en")
     nlp.add_pipe(factory, name="ner")
