@@ -111,7 +111,8 @@ def resolve_temperature_mode(mode: str, student: str) -> str:
 
 def make_targets(teacher, student: str, objective: str, *, temperature: float, mode: str,
                  space=None, scheme: Optional[str] = None,
-                 report_lost: Optional[Callable[[torch.Tensor, torch.Tensor], None]] = None) -> KDTargets:
+                 report_lost: Optional[Callable[[torch.Tensor, torch.Tensor], None]] = None,
+                 top1: bool = True) -> KDTargets:
     """Teacher targets in the student's substructure space at temperature T, with the
     teacher's Top-1 structure (under the mask, when there is one) as pseudo-labels.
 
@@ -121,10 +122,13 @@ def make_targets(teacher, student: str, objective: str, *, temperature: float, m
     scheme (Optional[str]): the student's tag scheme (span teacher only).
     report_lost (Optional[Callable]): called with (lost mass [B, N], lengths [B]) for parser
         teachers: the teacher mass the student's label vocabulary cannot represent.
+    top1 (bool): False skips a parser teacher's Top-1 trees (an MST per sentence) when nothing
+        will read them; the other teachers' Top-1 is a cheap Viterbi and is always made.
     """
     case = resolve_case(teacher.kind, student, objective)
     if isinstance(teacher, ParserPotentials):
-        targets, lost = parser_targets(teacher, space, temperature=temperature, mode=mode)
+        targets, lost = parser_targets(teacher, space, temperature=temperature, mode=mode, top1=top1,
+                                       with_lost=report_lost is not None)
         if report_lost is not None:
             report_lost(lost, teacher.lengths)
         return targets

@@ -13,7 +13,7 @@ Temperature, the two meanings of algorithms.md 0:
   renormalised over the labels the student has.
 """
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 
@@ -49,25 +49,32 @@ class ParserPotentials:
 
 
 def parser_targets(teacher: ParserPotentials, space, *, temperature: float = 1.0, mode: str = "local",
-                   dtype: torch.dtype = torch.float32) -> Tuple[KDTargets, torch.Tensor]:
+                   dtype: torch.dtype = torch.float32, top1: bool = True,
+                   with_lost: bool = True) -> Tuple[KDTargets, Optional[torch.Tensor]]:
     """Targets over the student's label vocabulary `space` (a `structs.parse_labels.LabelSpace`).
 
+    top1 (bool): also decode the teacher's best trees (one MST per sentence). Only Top-1 KD and
+        unlabeled sentences read them, so a labeled batch under another objective skips it.
+    with_lost (bool): also return the mass outside the vocabulary (an exp over every (head,
+        relation) pair, the costliest step); None if False.
     RETURNS (Tuple[KDTargets, Tensor]): the targets (unary [B, N, V], top1 = the teacher's best
-        tree encoded in the vocabulary, -1 where its label is missing), and the teacher mass per
-        word that no student label can carry [B, N] (at T = 1).
+        tree encoded in the vocabulary, -1 where its label is missing, or None if not asked for),
+        and the teacher mass per word that no student label can carry [B, N] (at T = 1) or None.
     """
     T = check_temperature(temperature)
     with torch.no_grad():
-        arc, rel = teacher.arc.double(), teacher.rel.double()
-        log_q, lost = space.teacher_log_probs(arc, rel, teacher.lengths)  # [B, N, V], [B, N]
+        arc, rel = teacher.arc, teacher.rel
+        log_q, lost = space.teacher_log_probs(arc, rel, teacher.lengths, with_lost=with_lost,
+                                              dtype=torch.float64)  # [B, N, V], [B, N]
         neg = log_zero(log_q.dtype)
         # labels with teacher mass, decided at T = 1: tempering keeps zeros at zero, but log_zero / T
         # is no longer "log-zero" (T > 2 lifts it above neg / 2; tiny T overflows it to -inf)
         possible = log_q > neg / 2  # [B, N, V]
         if T != 1.0:
             if mode == "global":
-                log_q, _ = space.teacher_log_probs(arc.div(T).log_softmax(-1), rel.div(T).log_softmax(-1),
-                                                   teacher.lengths)
+                log_q, _ = space.teacher_log_probs(arc.double().div(T).log_softmax(-1),
+                                                   rel.double().div(T).log_softmax(-1), teacher.lengths,
+                                                   with_lost=False)
             else:
                 log_q = log_q / T
             log_q = log_q.masked_fill(~possible, neg)
@@ -75,9 +82,11 @@ def parser_targets(teacher: ParserPotentials, space, *, temperature: float = 1.0
         # a word whose whole teacher mass falls outside the vocabulary has no target at all
         has_mass = possible.any(-1) & valid
         unary = torch.softmax(log_q, -1) * has_mass.unsqueeze(-1)
-        heads, rels = teacher.top1()
-        top1 = _encode_top1(space, heads, rels, teacher.lengths).to(log_q.device)
-        targets = KDTargets(lengths=teacher.lengths, unary=unary.to(dtype), top1=top1, temperature=T,
+        best = None
+        if top1:
+            heads, rels = teacher.top1()
+            best = _encode_top1(space, heads, rels, teacher.lengths).to(log_q.device)
+        targets = KDTargets(lengths=teacher.lengths, unary=unary.to(dtype), top1=best, temperature=T,
                             mode="local" if mode == "local" or T == 1.0 else "global")
         return targets, lost
 

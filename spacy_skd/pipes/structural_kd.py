@@ -167,7 +167,7 @@ class StructuralKD(Pipe):
         # O(n^2 R) potentials only and made per batch (a gather), not stored a second time
         self._store_targets = teacher_pipe.kd_kind not in PARSER_KINDS
         words = list(dict.fromkeys(_words(eg.predicted) for eg in get_examples()))
-        self._targets_for(words, progress=True)
+        self._targets_for(words, initial=True, top1=False)
         if self._lost[1]:
             lost = self._lost[0] / self._lost[1]
             self.lost_mass = lost
@@ -189,8 +189,10 @@ class StructuralKD(Pipe):
         weight = next(self._weights)
         student = self._student(self.nlp)
         _check_labels(self._teacher_pipe(), student)
-        items = self._targets_for([_words(eg.predicted) for eg in examples])
         unlabeled = torch.tensor([bool(eg.reference.user_data.get("skd_unlabeled")) for eg in examples])
+        # the teacher's Top-1 is read by Top-1 KD and as the pseudo-gold of unlabeled sentences
+        items = self._targets_for([_words(eg.predicted) for eg in examples],
+                                  top1=self.objective == "top1" or bool(unlabeled.any()))
         student.set_kd_batch(KDBatch(
             examples=[id(eg) for eg in examples], targets=KDTargets.stack(items), objective=self.objective,
             weight=float(weight),
@@ -200,9 +202,12 @@ class StructuralKD(Pipe):
         return losses
 
     # -- teacher and cache ----------------------------------------------------------------------
-    def _targets_for(self, batch: Sequence[tuple], progress: bool = False) -> List[KDTargets]:
+    def _targets_for(self, batch: Sequence[tuple], *, initial: bool = False, top1: bool = True) -> List[KDTargets]:
         """Targets (B = 1 items) for each sentence: cached ones are read; the rest are made from
-        cached potentials, running the teacher only for sentences it has never seen."""
+        cached potentials, running the teacher only for sentences it has never seen. `top1`
+        False skips the Top-1 trees of parser targets, which are made per batch, never stored;
+        `initial`: the pass at initialize, with a progress bar, which also counts the teacher mass
+        the student's labels cannot take (parsers; the costliest part of their targets)."""
         # parser targets are never stored (see initialize): skip a lookup that can only miss
         found = self._targets.get_many(batch) if self._store_targets else [None] * len(batch)
         missing = list(dict.fromkeys(w for w, hit in zip(batch, found) if hit is None))
@@ -212,7 +217,7 @@ class StructuralKD(Pipe):
             unseen = {w for w in missing if potentials[w] is None}
             student = self._student(self.nlp)
             with tqdm(total=len(missing), desc=f"[{self.name}] teacher targets", unit="sent",
-                      disable=None if progress else True) as bar:
+                      disable=None if initial else True) as bar:
                 for start in range(0, len(missing), self.batch_size):
                     chunk = missing[start : start + self.batch_size]
                     todo = [w for w in chunk if w in unseen]
@@ -223,7 +228,9 @@ class StructuralKD(Pipe):
                     targets = make_targets(self._potentials([potentials[w] for w in chunk], student),
                                            student.kd_kind, self.objective, temperature=self.temperature,
                                            mode=self._mode, space=student.kd_space(self._teacher_pipe()),
-                                           scheme=student.cfg.get("scheme"), report_lost=self._count_lost)
+                                           scheme=student.cfg.get("scheme"),
+                                           report_lost=self._count_lost if initial else None,
+                                           top1=top1 or self._store_targets)
                     arrays = [item.to_arrays() for item in targets.split()]
                     if self._store_targets:
                         self._targets.put_many(chunk, arrays)

@@ -117,8 +117,9 @@ class SequenceTagger(TorchHeadPipe):
         allowed = self._gold_allowed(examples, scores.emissions.shape, device)
         if kd is not None:
             targets = kd.targets.to(device).pad_to(scores.emissions.shape[1])
-            top1 = self._one_hot(targets.top1, scores.emissions.shape)
-            allowed = torch.where(kd.unlabeled.to(device)[:, None, None], top1, allowed)
+            if kd.unlabeled.any():  # their gold is the teacher's Top-1
+                top1 = self._one_hot(targets.top1, scores.emissions.shape)
+                allowed = torch.where(kd.unlabeled.to(device)[:, None, None], top1, allowed)
 
         def per_doc(live: TaggerScores) -> torch.Tensor:
             gold = -self._log_likelihood(live, allowed)  # [B]

@@ -234,17 +234,24 @@ class LabelSpace:
         return len(self.labels)
 
     def teacher_log_probs(self, arc_log_probs: torch.Tensor, rel_log_probs: torch.Tensor, lengths: torch.Tensor,
-                          pos_ids: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+                          pos_ids: Optional[torch.Tensor] = None, *, with_lost: bool = True,
+                          dtype: Optional[torch.dtype] = None) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
         """Teacher mass on each student label: log P(h) + log P(r | h) at the label's (head, rel).
 
         arc_log_probs (Tensor): [B, N, N+1], log P_t(head = h | word i+1), h = 0..N (0 = ROOT).
         rel_log_probs (Tensor): [B, N, N+1, R], log P_t(rel = r | word i+1, head h).
         lengths (LongTensor): [B]. pos_ids (LongTensor): [B, N+1], relpos only (column 0 = ROOT).
+        with_lost (bool): also return `lost` (below).
+        dtype (Optional[torch.dtype]): of log_q (default: the inputs'). The sum is taken in it
+            after the gather, so float32 scores give float64 targets without a float64 copy of
+            the [B, N, N+1, R] relation scores.
         RETURNS (Tuple[Tensor, Tensor]): log_q [B, N, V], log_zero where the label's head is not a
             word of the sentence (or ROOT), is the word itself, or its relation is not the
             teacher's, and on padding; lost [B, N], the teacher mass on (head, rel) pairs no label
             covers (including mass on invalid heads), 0 past lengths. Exact: no probability floor
             and no renormalisation, so exp(log_q).sum(-1) + lost is the teacher's total mass.
+            None if not `with_lost`: it takes an exp over all [B, N, N+1, R] (head, rel) pairs,
+            most of the cost, and only the report at initialize reads it.
         """
         check_float(arc_log_probs)
         if arc_log_probs.dim() != 3 or arc_log_probs.shape[2] != arc_log_probs.shape[1] + 1:
@@ -257,9 +264,14 @@ class LabelSpace:
         rel = self._rel.to(arc_log_probs.device)
         valid = valid & (rel >= 0)
         flat = head * R + rel.clamp_min(0)  # [B, N, V] index into (head, rel)
-        joint = arc_log_probs.unsqueeze(-1) + rel_log_probs  # [B, N, H, R]
-        neg = log_zero(arc_log_probs.dtype)
-        log_q = joint.reshape(B, N, H * R).gather(2, flat).clamp_min(neg).masked_fill(~valid, neg)
+        dtype = dtype or arc_log_probs.dtype
+        neg = log_zero(dtype)
+        # log P(h) + log P(r | h) at each label's (head, rel): two gathers, no [B, N, H, R] sum
+        log_q = arc_log_probs.gather(2, head).to(dtype) + rel_log_probs.reshape(B, N, H * R).gather(2, flat).to(dtype)
+        log_q = log_q.clamp_min(neg).masked_fill(~valid, neg)
+        if not with_lost:
+            return log_q, None
+        joint = arc_log_probs.unsqueeze(-1).to(dtype) + rel_log_probs.to(dtype)  # [B, N, H, R]
         # Each (word, head, rel) has at most one label, so covered mass is exact; invalid labels
         # scatter into a spare column H * R that is dropped.
         covered = torch.zeros(B, N, H * R + 1, dtype=torch.bool, device=joint.device)

@@ -156,6 +156,8 @@ def test_parse_labels_teacher_log_probs_matches_double_loop(seed, B, N, enc, pea
     rel = torch.log_softmax(torch.randn(B, N, N + 1, R, generator=g, dtype=torch.float64) * scale, -1)
     log_q, lost = space.teacher_log_probs(arc, rel, lengths, pos_ids if enc == "relpos" else None)
     assert log_q.shape == (B, N, len(labels)) and lost.shape == (B, N)
+    alone, none = space.teacher_log_probs(arc, rel, lengths, pos_ids if enc == "relpos" else None, with_lost=False)
+    assert none is None and torch.equal(alone, log_q)  # the lost mass is an optional extra
     index = {label: v for v, label in enumerate(labels)}
     for b, n in enumerate(lengths.tolist()):
         pos = sentences[b][2]
