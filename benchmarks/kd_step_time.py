@@ -8,8 +8,13 @@ interleaved, so the ratio is measured side by side on the same machine state.
     python benchmarks/kd_step_time.py --teacher benchmarks/results/ner_conll03/skd_crf_tagger/model-best
 
 The teacher must tag CoNLL-2003's labels with the student's scheme (BIOES): the CRF tagger
-trained by benchmarks/ner_conll03.py is a good one. Prints ms per step and the ratio; writes
-benchmarks/results/kd_step_time.json.
+trained by benchmarks/ner_conll03.py is a good one. Parsers (cases 1b/2b) read CoNLL-U:
+
+    python benchmarks/kd_step_time.py --teacher training/teacher_biaffine/model-best \
+        --student-config configs/student_seqlabel_kd.cfg --data assets/ud_en_ewt/en_ewt-ud-train.conllu.gz
+
+Prints ms per step and the ratio; writes benchmarks/results/kd_step_time.json (the default
+student config) or kd_step_time-<config name>.json.
 """
 import argparse
 import json
@@ -21,6 +26,7 @@ from pathlib import Path
 from spacy.training import Example
 from spacy.util import load_config, load_model_from_config, minibatch
 
+from spacy_skd.training.conllu import create_conllu_reader
 from spacy_skd.training.readers import create_conll_ner_reader
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +56,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as cache_dir:
         nlp_plain = build(args.student_config, args.teacher, Path(cache_dir), args.objective, with_kd=False)
         nlp_kd = build(args.student_config, args.teacher, Path(cache_dir), args.objective, with_kd=True)
-        reader = create_conll_ner_reader(args.data, scheme="IOB1", limit=args.sentences)
+        if args.data.name.endswith((".conllu", ".conllu.gz")):
+            reader = create_conllu_reader(args.data, limit=args.sentences)
+        else:
+            reader = create_conll_ner_reader(args.data, scheme="IOB1", limit=args.sentences)
         examples = list(reader(nlp_kd))
         opt_plain = nlp_plain.initialize(lambda: examples)
         started = time.perf_counter()
@@ -65,7 +74,8 @@ def main() -> None:
                 nlp.update(copied, sgd=opt, drop=0.1)
                 times.append(time.perf_counter() - start)
     ms_plain, ms_kd = 1000 * statistics.median(plain), 1000 * statistics.median(kd)
-    result = {"objective": args.objective, "sentences": len(examples), "steps": len(batches),
+    result = {"student_config": args.student_config.name, "data": args.data.name,
+              "objective": args.objective, "sentences": len(examples), "steps": len(batches),
               "batch_size": args.batch_size, "teacher_pass_s": teacher_pass,
               "ms_per_step_plain": ms_plain, "ms_per_step_kd": ms_kd, "ratio": ms_kd / ms_plain}
     print(f"student step, {args.batch_size} sentences, median of {len(batches)} interleaved steps "
@@ -73,7 +83,9 @@ def main() -> None:
     print(f"  without KD: {ms_plain:7.1f} ms/step")
     print(f"  {args.objective} KD from warm cache: {ms_kd:7.1f} ms/step")
     print(f"  ratio: {ms_kd / ms_plain:.2f}x")
-    out = ROOT / "benchmarks" / "results" / "kd_step_time.json"
+    default = args.student_config.resolve() == (ROOT / "configs" / "student_crf_kd.cfg").resolve()
+    out = ROOT / "benchmarks" / "results" / ("kd_step_time.json" if default else
+                                             f"kd_step_time-{args.student_config.stem}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
 
