@@ -70,6 +70,9 @@ _OPTIONAL = ("student",)
 # The input fields of _IDENTITY: shards of several inputs (one annotation each) merge into one
 # cache when every other identity field (teacher, space, storage, student) agrees.
 _INPUT = (("input", "sha256"), ("input", "format"), ("input", "lang"))
+# The namespace the shards of every input share (their entries' cache namespace and settings):
+# what makes two merged.json records one record.
+_NAMESPACE = tuple(f for f in _IDENTITY if f not in _INPUT and f != ("shard", "count"))
 
 
 # --- the teacher ------------------------------------------------------------------------------
@@ -524,7 +527,10 @@ def _merged_record(output: Path, namespace: Dict[str, object], summaries: List[D
     """The new `merged.json` of a cache folder: this merge's namespace, with every input merged
     into it so far (one merge per language adds to, not replaces, the list), and the records of
     the other namespaces (other teachers) merged into the same folder under `others`."""
-    records: List[Dict[str, object]] = []
+    def key(record: Dict[str, object]) -> str:  # the identity fields, not version or teacher path
+        return json.dumps([_lookup(record, field) for field in _NAMESPACE], sort_keys=True)
+
+    keyed: List[Tuple[str, Dict[str, object]]] = []
     path = output / MERGED
     if path.exists():
         try:
@@ -532,15 +538,13 @@ def _merged_record(output: Path, namespace: Dict[str, object], summaries: List[D
             records = [previous, *previous.pop("others", [])]
             if not all(isinstance(r, dict) and isinstance(r.get("merged", {}).get("inputs"), list) for r in records):
                 raise ValueError("a record without merged.inputs")
-        except (OSError, ValueError, TypeError, AttributeError) as err:
+            keyed = [(key(r), r) for r in records]
+        except (OSError, ValueError, TypeError, AttributeError, KeyError) as err:
             warnings.warn(Warnings.W156.format(path=path, err=f"{type(err).__name__}: {err}"))
-            records = []
-
-    def key(record: Dict[str, object]) -> str:
-        return json.dumps({k: v for k, v in record.items() if k not in ("merged", "others")}, sort_keys=True)
-
-    same = [r for r in records if key(r) == key(namespace)]
-    others = [r for r in records if key(r) != key(namespace)]
+            keyed = []
+    this = key(namespace)
+    same = [r for k, r in keyed if k == this]
+    others = [r for k, r in keyed if k != this]
     new = {part["sha256"] for part in summaries}
     kept = [part for r in same for part in r["merged"]["inputs"] if part.get("sha256") not in new]
     inputs = kept + summaries  # a re-merged input replaces its earlier summary

@@ -339,6 +339,9 @@ def test_merging_into_a_merged_folder_adds_to_its_record(teachers, texts, two_sh
         return json.loads((output / "merged.json").read_text(encoding="utf8"))
 
     merge_shards(two_shards, output)
+    # the same teacher loaded from another path, by another version: still the same namespace
+    write_manifest(es, {**read_manifest(es), "spacy_skd": "0.0.0",
+                        "teacher": {**read_manifest(es)["teacher"], "path": "elsewhere/model-best"}})
     merge_shards([es], output)
     assert [(part["name"], part["texts"]) for part in record()["merged"]["inputs"]] == [
         ("texts.txt", len(DISTINCT)), ("more.txt", 2)]
