@@ -481,11 +481,11 @@ def merge_shards(shard_dirs: Sequence[Union[str, Path]], output: Union[str, Path
         for field in _IDENTITY:
             if field in _INPUT:
                 continue
-            # the shard count is one input's; the rest is the namespace every shard shares
-            if field == ("shard", "count"):
-                reference, expected = group["first"], group["manifest"]
-            else:
+            # the namespace is every shard's; the rest (the shard count) is one input's
+            if field in _NAMESPACE:
                 reference, expected = dirs[0], first
+            else:
+                reference, expected = group["first"], group["manifest"]
             a, b = _lookup(expected, field), _lookup(manifest, field)
             if a != b:
                 raise ValueError(Errors.E232.format(a=reference, b=directory, field=".".join(field),
