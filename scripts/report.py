@@ -70,7 +70,9 @@ CASES = (
     Case("case3-nl", "Case 3, MaxEnt → CRF, zero-shot en → nl NER", "ents_f", ("none", "top1", "structural"),
          (("case3-nl", "MiniLM MaxEnt teacher (English)"),)),
     Case("case1b", "Case 1b, biaffine → seq. labelling: UD EWT parsing", "dep_las", ("none", "structural"),
-         (("case1b-minilm", "MiniLM biaffine parser teacher (configs/teacher_biaffine_minilm.cfg)"),
+         (("case1b-minilm-5000", "MiniLM biaffine parser teacher (configs/teacher_biaffine_minilm.cfg), "
+                                 "5,000 student steps"),
+          ("case1b-minilm", "MiniLM biaffine parser teacher (configs/teacher_biaffine_minilm.cfg), 2,000 student steps"),
           ("case1b", "CNN biaffine parser teacher"))),
     Case("case2b", "Case 2b, MFVI → seq. labelling: UD EWT parsing", "dep_las", ("none", "structural"),
          (("case2b", "CNN second-order MFVI parser teacher"),)),
@@ -201,9 +203,24 @@ def marginals_result(metrics: Path, paper: Dict) -> Dict:
     return {"ref": paper["marginals"]["ref"], "rows": rows}
 
 
+def gold_only_setting(folder: Path, run: str) -> Optional[Tuple[str, str, str]]:
+    """What a gold-only student must share with a curve run to be its "w/o KD" line: the student
+    config and the gold train file (by MD5) and the step budget, from `<run>.inputs.json`; None
+    when the run recorded no inputs."""
+    try:
+        model = json.loads((folder / f"{run}.inputs.json").read_text(encoding="utf8"))["model"]
+        command, md5 = model["command"], model["inputs"]
+        config = command[command.index("train") + 1]
+        train = command[command.index("--paths.train") + 1]
+        return md5[config], md5[train], command[command.index("--training.max_steps") + 1]
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
 def curve_result(metrics: Path) -> Dict:
     """F1 (or LAS) per number of unlabeled texts from metrics/curve1a-<n>k/ and curve1b-<n>k/."""
     curves: Dict[str, Dict] = {}
+    settings: Dict[str, set] = {}
     for folder in sorted(metrics.glob("curve*")):
         m = CURVE_RUN.match(folder.name)
         if not m:
@@ -215,15 +232,23 @@ def curve_result(metrics: Path) -> Dict:
         for obj, runs in data["runs"].items():
             scores = [s[0] for s in runs.values() if s is not None]
             point[obj] = mean_std(scores) if scores else None
+            settings.setdefault("case" + m.group("case"), set()).update(
+                gold_only_setting(folder, f"{obj}-seed{seed}") for seed in runs)
         curve["points"].append(point)
     for name, curve in curves.items():
         curve["points"].sort(key=lambda p: p["size"])
-        # the dotted line of Figure 1: the same student without KD, from the case's own runs
+        # the dotted line of Figure 1: gold-only students of the case's own folders trained with
+        # the curve's student config, gold data and steps (a longer-trained one is not comparable)
+        curve["without_kd"] = curve["without_kd_from"] = None
         case = next((c for c in CASES if c.name == name), None)
-        found = find_run(metrics, case) if case else None
-        runs = collect(metrics / found[0], ["none"], metric=curve["metric"])["runs"]["none"] if found else {}
-        scores = [s[0] for s in runs.values() if s is not None]
-        curve["without_kd"] = mean_std(scores)[0] if scores else None
+        wanted = settings.get(name, set()) - {None}
+        for folder, _ in case.runs if case else ():
+            runs = collect(metrics / folder, ["none"], metric=curve["metric"])["runs"]["none"]
+            scores = [s[0] for seed, s in runs.items()
+                      if s is not None and gold_only_setting(metrics / folder, f"none-seed{seed}") in wanted]
+            if scores:
+                curve["without_kd"], curve["without_kd_from"] = mean_std(scores)[0], f"{folder} ({len(scores)} seeds)"
+                break
     return curves
 
 
@@ -318,7 +343,7 @@ def analyses_markdown(temperature: Dict, marginals: Dict, curves: Dict, paper: D
                          f"{agreement} | {_num(row['paper_teacher'])} / {_num(row['paper_marginal_argmax'])} |")
     lines += ["", "## Amount of unlabeled data (Structural KD Figure 1, Table 9)", ""]
     if not curves:
-        lines.append(f"{NOT_RUN.capitalize()}: no `metrics/curve1a-<n>k/` folders.")
+        lines.append(f"{NOT_RUN.capitalize()}: no `metrics/curve1a-<n>k/` or `metrics/curve1b-<n>k/` folders.")
     for name, curve in curves.items():
         objectives = _ordered({o for p in curve["points"] for o in p if o not in ("size", "teacher")})
         ref = paper["unlabeled_curve"].get(name, {})
@@ -333,7 +358,9 @@ def analyses_markdown(temperature: Dict, marginals: Dict, curves: Dict, paper: D
                 i = ref["sizes"].index(point["size"])
                 paper_cell = " / ".join(f"{ref[o][i]:.2f}" for o in ("top1", "structural") if o in ref)
             lines.append(f"| {point['size']:,} | {_num(point['teacher'])} | " + " | ".join(cells) + f" | {paper_cell} |")
-        lines.append("")
+        without = (f"{_num(curve['without_kd'])} (`{curve['without_kd_from']}`)" if curve["without_kd"] is not None
+                   else "no gold-only run with the curve's student config, gold data and steps")
+        lines += ["", f"W/o KD (gold only, no unlabeled text): {without}.", ""]
     return "\n".join(lines) + "\n"
 
 

@@ -204,3 +204,41 @@ def test_own_data_converts_ner_and_copies_conllu_and_slots(tmp_path):
     with pytest.raises(ValueError, match="seq.in"):
         own.place("slots", {"train": str(ner), "dev": "", "test": ""}, assets)
     assert own.main(["conll2003_en", "--train", str(tmp_path / "absent"), "--assets", str(assets)]) == 1
+
+
+def _write_inputs(folder: Path, run: str, steps: int, train_md5: str = "t0") -> None:
+    """A run's `.inputs.json` as run_case.py records it: the spacy train command and input MD5s."""
+    command = ["-m", "spacy", "train", "student.cfg", "-o", "out", "--paths.train", "train.conll",
+               "--training.max_steps", str(steps)]
+    (folder / f"{run}.inputs.json").write_text(json.dumps(
+        {"model": {"command": command, "inputs": {"student.cfg": "c0", "train.conll": train_md5}}}))
+
+
+def test_curve_without_kd_line_comes_from_gold_only_runs_of_the_same_setting(report, tmp_path):
+    """Figure 1's dotted line: a gold-only student with the curve's config, gold data and steps,
+    taken from the first of the case's folders that has one; longer-trained ones are skipped."""
+    root = tmp_path / "metrics"
+    _write(root / "curve1b-3k", {"teacher": 0.85, "top1-seed0": 0.70, "structural-seed0": 0.72}, metric="dep_las")
+    _write(root / "curve1b-30k", {"top1-seed0": 0.71, "structural-seed0": 0.725}, metric="dep_las")
+    for folder in ("curve1b-3k", "curve1b-30k"):
+        for run in ("top1-seed0", "structural-seed0"):
+            _write_inputs(root / folder, run, 2000)
+    _write(root / "case1b-minilm-5000", {"none-seed0": 0.74}, metric="dep_las")  # 5,000 steps: skipped
+    _write_inputs(root / "case1b-minilm-5000", "none-seed0", 5000)
+    _write(root / "case1b-minilm", {"none-seed0": 0.72, "none-seed1": 0.73, "none-seed2": 0.99}, metric="dep_las")
+    _write_inputs(root / "case1b-minilm", "none-seed0", 2000)
+    _write_inputs(root / "case1b-minilm", "none-seed1", 2000)
+    _write_inputs(root / "case1b-minilm", "none-seed2", 2000, train_md5="other")  # other gold data: skipped
+    curve = report.curve_result(root)["case1b"]
+    assert [p["size"] for p in curve["points"]] == [3000, 30000] and curve["metric"] == "dep_las"
+    assert curve["without_kd"] == pytest.approx(72.5) and curve["without_kd_from"] == "case1b-minilm (2 seeds)"
+    md = report.analyses_markdown({"run": None, "rows": []}, {"rows": []}, {"case1b": curve}, PAPER)
+    assert "W/o KD (gold only, no unlabeled text): 72.50 (`case1b-minilm (2 seeds)`)" in md
+    assert "| 30,000 | – | 71.00 | 72.50 | 91.44 / 92.63 |" in md
+    # no run of the same setting: no line, and the report says why
+    (root / "case1b-minilm" / "none-seed0.inputs.json").unlink()
+    (root / "case1b-minilm" / "none-seed1.inputs.json").unlink()
+    curve = report.curve_result(root)["case1b"]
+    assert curve["without_kd"] is None
+    md = report.analyses_markdown({"run": None, "rows": []}, {"rows": []}, {"case1b": curve}, PAPER)
+    assert "no gold-only run with the curve's student config" in md
