@@ -16,7 +16,7 @@ The on-disk cache has two levels, both keyed by the teacher's fingerprint and th
 import os
 import warnings
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy
 import spacy
@@ -167,7 +167,7 @@ class StructuralKD(Pipe):
         # O(n^2 R) potentials only and made per batch (a gather), not stored a second time
         self._store_targets = teacher_pipe.kd_kind not in PARSER_KINDS
         words = list(dict.fromkeys(_words(eg.predicted) for eg in get_examples()))
-        self._targets_for(words, initial=True, top1=False)
+        self._prepare_corpus(words)
         if self._lost[1]:
             lost = self._lost[0] / self._lost[1]
             self.lost_mass = lost
@@ -202,42 +202,59 @@ class StructuralKD(Pipe):
         return losses
 
     # -- teacher and cache ----------------------------------------------------------------------
-    def _targets_for(self, batch: Sequence[tuple], *, initial: bool = False, top1: bool = True) -> List[KDTargets]:
+    def _targets_for(self, batch: Sequence[tuple], *, top1: bool = True) -> List[KDTargets]:
         """Targets (B = 1 items) for each sentence: cached ones are read; the rest are made from
         cached potentials, running the teacher only for sentences it has never seen. `top1`
-        False skips the Top-1 trees of parser targets, which are made per batch, never stored;
-        `initial`: the pass at initialize, with a progress bar, which also counts the teacher mass
-        the student's labels cannot take (parsers; the costliest part of their targets)."""
+        False skips the Top-1 trees of parser targets, which are made per batch, never stored."""
         # parser targets are never stored (see initialize): skip a lookup that can only miss
         found = self._targets.get_many(batch) if self._store_targets else [None] * len(batch)
         missing = list(dict.fromkeys(w for w, hit in zip(batch, found) if hit is None))
         made: Dict[tuple, Dict[str, numpy.ndarray]] = {}
-        if missing:
-            potentials = dict(zip(missing, self._raw.get_many(missing)))
-            unseen = {w for w in missing if potentials[w] is None}
-            student = self._student(self.nlp)
-            with tqdm(total=len(missing), desc=f"[{self.name}] teacher targets", unit="sent",
-                      disable=None if initial else True) as bar:
-                for start in range(0, len(missing), self.batch_size):
-                    chunk = missing[start : start + self.batch_size]
-                    todo = [w for w in chunk if w in unseen]
-                    if todo:
-                        outputs = self._run_teacher(todo)
-                        self._raw.put_many(todo, outputs)
-                        potentials.update(zip(todo, outputs))
-                    targets = make_targets(self._potentials([potentials[w] for w in chunk], student),
-                                           student.kd_kind, self.objective, temperature=self.temperature,
-                                           mode=self._mode, space=student.kd_space(self._teacher_pipe()),
-                                           scheme=student.cfg.get("scheme"),
-                                           report_lost=self._count_lost if initial else None,
-                                           top1=top1 or self._store_targets)
-                    arrays = [item.to_arrays() for item in targets.split()]
-                    if self._store_targets:
-                        self._targets.put_many(chunk, arrays)
-                    made.update(zip(chunk, arrays))
-                    bar.update(len(chunk))
+        for chunk, arrays in self._make_targets(missing, top1=top1):
+            made.update(zip(chunk, arrays))
         return [KDTargets.from_arrays(hit if hit is not None else made[w], temperature=self.temperature,
                                       mode=self._mode) for w, hit in zip(batch, found)]
+
+    def _prepare_corpus(self, words: Sequence[tuple]) -> None:
+        """The pass at initialize, with a progress bar: run the teacher over every sentence it
+        has never seen, store what the cache keeps, and count the teacher mass the student's
+        labels cannot take (parsers). Chunk by chunk, keeping nothing: a parser's potentials
+        and targets for a corpus with unlabeled text take more memory than the machine has."""
+        with tqdm(total=len(words), desc=f"[{self.name}] teacher targets", unit="sent", disable=None) as bar:
+            for start in range(0, len(words), self.batch_size):
+                chunk = words[start : start + self.batch_size]
+                missing = chunk
+                if self._store_targets:
+                    missing = [w for w, hit in zip(chunk, self._targets.get_many(chunk)) if hit is None]
+                for _ in self._make_targets(missing, top1=False, initial=True):
+                    pass
+                bar.update(len(chunk))
+
+    def _make_targets(self, missing: Sequence[tuple], *, top1: bool,
+                      initial: bool = False) -> Iterator[Tuple[List[tuple], List[Dict[str, numpy.ndarray]]]]:
+        """(sentences, their target arrays) per chunk of `batch_size` distinct sentences, read
+        from the cached potentials chunk by chunk (the teacher runs for the unseen ones), and
+        stored when targets are kept (taggers). `initial` also counts the lost teacher mass."""
+        student = self._student(self.nlp) if missing else None
+        for start in range(0, len(missing), self.batch_size):
+            chunk = list(missing[start : start + self.batch_size])
+            potentials = list(self._raw.get_many(chunk))
+            todo = [i for i, found in enumerate(potentials) if found is None]
+            if todo:
+                outputs = self._run_teacher([chunk[i] for i in todo])
+                self._raw.put_many([chunk[i] for i in todo], outputs)
+                for i, output in zip(todo, outputs):
+                    potentials[i] = output
+            targets = make_targets(self._potentials(potentials, student),
+                                   student.kd_kind, self.objective, temperature=self.temperature,
+                                   mode=self._mode, space=student.kd_space(self._teacher_pipe()),
+                                   scheme=student.cfg.get("scheme"),
+                                   report_lost=self._count_lost if initial else None,
+                                   top1=top1 or self._store_targets)
+            arrays = [item.to_arrays() for item in targets.split()]
+            if self._store_targets:
+                self._targets.put_many(chunk, arrays)
+            yield chunk, arrays
 
     def _run_teacher(self, batch: Sequence[tuple]) -> List[Dict[str, numpy.ndarray]]:
         """The teacher's raw outputs per sentence (emissions, logits, arc/relation or span

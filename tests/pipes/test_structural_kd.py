@@ -238,3 +238,28 @@ def test_packaged_student_needs_no_teacher_and_no_transformers(teachers, tmp_pat
     loaded = spacy.load(root / "en_skd_student" / "en_skd_student-0.0.1")
     assert [(e.text, e.label_) for e in loaded(TEXTS[0][0]).ents] == expected
     assert list(loaded.pipe([TEXTS[1][0]]))[0].ents is not None
+
+
+def test_kd_initialize_reads_the_cache_one_batch_at_a_time(teachers, tmp_path, monkeypatch):
+    """Initialize prepares the whole corpus, but holds one batch of potentials and targets at a
+    time: a parser teacher's outputs for a corpus with unlabeled text outgrow the memory."""
+    from spacy_skd.training.cache import TeacherCache
+
+    sizes = []
+    original = TeacherCache.get_many
+
+    def recording(self, batch):
+        sizes.append(len(batch))
+        return original(self, batch)
+
+    monkeypatch.setattr(TeacherCache, "get_many", recording)
+    data = TEXTS + [(text, []) for text in UNLABELED]
+    for _ in range(2):  # a cold cache (the teacher runs), then a warm one (read back)
+        sizes.clear()
+        nlp = student_nlp("skd_crf_tagger", teachers["crf"], cache_dir=tmp_path, batch_size=2)
+        nlp.initialize(lambda: examples_for(nlp, data))
+        assert sizes and max(sizes) <= 2
+        assert sum(sizes) >= len(data)  # every sentence was looked up
+    # and the targets it stored are those a batch reads: training runs on them
+    kd = nlp.get_pipe("kd")
+    assert len(kd._targets_for([tuple(t.split()) for t, _ in data])) == len(data)
