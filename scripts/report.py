@@ -247,7 +247,8 @@ def curve_result(metrics: Path) -> Dict:
             scores = [s[0] for seed, s in runs.items()
                       if s is not None and gold_only_setting(metrics / folder, f"none-seed{seed}") in wanted]
             if scores:
-                curve["without_kd"], curve["without_kd_from"] = mean_std(scores)[0], f"{folder} ({len(scores)} seed{'' if len(scores) == 1 else 's'})"
+                seeds = f"{len(scores)} seed" + ("" if len(scores) == 1 else "s")
+                curve["without_kd"], curve["without_kd_from"] = mean_std(scores)[0], f"{folder} ({seeds})"
                 break
     return curves
 
