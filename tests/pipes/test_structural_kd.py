@@ -86,17 +86,23 @@ def test_kd_loss_reaches_component_gradient(teachers, tmp_path):
     assert torch.allclose(grads[0], expected_grad, atol=1e-5)
 
 
-def test_kd_cache_is_reused_across_runs(teachers, tmp_path, monkeypatch):
-    calls = []
-    from spacy_skd.pipes.structural_kd import StructuralKD
+def record_batch_sizes(monkeypatch, owner, method: str) -> list:
+    """Wrap `owner.method(self, batch)` so that every call appends `len(batch)` to the list returned."""
+    sizes = []
+    original = getattr(owner, method)
 
-    original = StructuralKD._run_teacher
-
-    def counting(self, batch):
-        calls.append(len(batch))
+    def recording(self, batch):
+        sizes.append(len(batch))
         return original(self, batch)
 
-    monkeypatch.setattr(StructuralKD, "_run_teacher", counting)
+    monkeypatch.setattr(owner, method, recording)
+    return sizes
+
+
+def test_kd_cache_is_reused_across_runs(teachers, tmp_path, monkeypatch):
+    from spacy_skd.pipes.structural_kd import StructuralKD
+
+    calls = record_batch_sizes(monkeypatch, StructuralKD, "_run_teacher")
     for objective in ["structural", "top1"]:  # a KD run and a baseline share one cache
         nlp = student_nlp("skd_crf_tagger", teachers["crf"], objective=objective, cache_dir=tmp_path)
         examples = examples_for(nlp)
@@ -245,14 +251,7 @@ def test_kd_initialize_reads_the_cache_one_batch_at_a_time(teachers, tmp_path, m
     time: a parser teacher's outputs for a corpus with unlabeled text outgrow the memory."""
     from spacy_skd.training.cache import TeacherCache
 
-    sizes = []
-    original = TeacherCache.get_many
-
-    def recording(self, batch):
-        sizes.append(len(batch))
-        return original(self, batch)
-
-    monkeypatch.setattr(TeacherCache, "get_many", recording)
+    sizes = record_batch_sizes(monkeypatch, TeacherCache, "get_many")
     data = TEXTS + [(text, []) for text in UNLABELED]
     for _ in range(2):  # a cold cache (the teacher runs), then a warm one (read back)
         sizes.clear()
