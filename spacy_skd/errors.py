@@ -438,3 +438,23 @@ class Errors(metaclass=_Coded):
             "with a `fraction` of it.")
     E222 = ("Schedule spacy-skd.teacher_annealing.v1: `fraction` is the share of `max_steps` "
             "the ramp lasts and must lie in (0, 1], got {value!r}.")
+
+    # teacher vectors (E390-E409): `spacy skd vectors`, training/teacher_vectors.py
+    E390 = ("Teacher component '{component}' of '{path}' has no token encoder to take vectors from: "
+            "its model has no `tok2vec` reference (every spaCy and spacy-skd component built on a "
+            "tok2vec, transformer listener or Tok2Vec has one). Pass --component the name of a "
+            "teacher component that reads a tok2vec or transformer.")
+    E391 = ("Teacher-vectors work file '{path}' cannot be read ({err}); it is corrupt or was cut "
+            "short. Delete it and rerun the same `spacy skd vectors` command: only that chunk is "
+            "computed again.")
+    E392 = ("The work folder '{parts}' holds chunks of another teacher-vectors pass ({diffs}). "
+            "Delete that folder, or write the vectors to another OUTPUT.")
+    E393 = ("spacy skd vectors: --chunk-size and --batch-size must be integers >= 1, got "
+            "{chunk_size!r} and {batch_size!r}.")
+    E394 = ("Input texts '{path}' hold no text (no non-blank line, or an empty DocBin). Pass a raw "
+            "text file with one text per line (.gz ok), a folder of them, or a .spacy DocBin.")
+    E395 = ("Teacher vectors of width {width} requested, but the teacher's encoder is {encoder_width} "
+            "wide: PCA keeps at most that many dimensions. Pass --width between 1 and "
+            "{encoder_width}.")
+    E396 = ("--min-count {min_count} leaves no word with a vector (distinct words: {n_words}, the "
+            "most frequent seen {max_count} times). Lower --min-count (>= 1), or give more text.")
