@@ -458,3 +458,5 @@ class Errors(metaclass=_Coded):
             "{encoder_width}.")
     E396 = ("--min-count {min_count} leaves no word with a vector (distinct words: {n_words}, the "
             "most frequent seen {max_count} times). Lower --min-count (>= 1), or give more text.")
+    E397 = ("spacy skd floret: --dim, --epochs, --min-count and --bucket must be integers >= 1, got "
+            "{dim!r}, {epochs!r}, {min_count!r} and {bucket!r}.")

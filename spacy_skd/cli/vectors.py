@@ -1,5 +1,6 @@
-"""`spacy skd vectors`: static word vectors for a student, from the teacher's own encoder
-(`spacy_skd.training.teacher_vectors`)."""
+"""`spacy skd vectors` and `spacy skd floret`: static word vectors for a student, from the
+teacher's own encoder (`spacy_skd.training.teacher_vectors`) or trained by floret on the same text
+(`spacy_skd.training.floret_vectors`, the baseline)."""
 from pathlib import Path
 
 import spacy
@@ -7,6 +8,7 @@ import typer
 from wasabi import msg
 
 from ..training.annotate import parse_shards
+from ..training.floret_vectors import train_floret
 from ..training.teacher_vectors import TeacherEncoder, teacher_vectors
 from . import skd_cli
 
@@ -51,4 +53,27 @@ def vectors_cli(
         return
     msg.good(f"{meta['words']} words x {meta['width']} dims in {output} ({meta['tokens_covered']} of "
              f"{meta['tokens']} tokens covered; PCA keeps {meta['explained_variance']:.1%} of the variance)")
+    print(f"Use it: --paths.vectors {output} --components.tok2vec.model.embed.include_static_vectors true")
+
+
+@skd_cli.command("floret")
+def floret_cli(
+    texts: Path = typer.Argument(..., help="Raw text (one text per line, .gz ok), a folder of them, or a .spacy DocBin"),
+    output: Path = typer.Argument(..., help="Vectors pipeline folder to write (for [initialize] vectors)"),
+    lang: str = typer.Option("en", "--lang", "-l", help="Tokenizer language (use the student's)"),
+    dim: int = typer.Option(300, "--dim", "-d", help="Vector width"),
+    epochs: int = typer.Option(5, "--epochs", help="Passes over the text"),
+    min_count: int = typer.Option(2, "--min-count", "-m", help="Words seen fewer times get no entry of their own"),
+    bucket: int = typer.Option(50000, "--bucket", help="Rows of the hashed table"),
+    threads: int = typer.Option(1, "--threads", help="Training threads"),
+) -> None:
+    """Train floret vectors on a raw-text corpus (the baseline for `spacy skd vectors`): words
+    and character n-grams in one hashed table, read by spaCy in floret mode."""
+    try:
+        summary = train_floret(texts, output, lang=lang, dim=dim, epochs=epochs, min_count=min_count,
+                               bucket=bucket, threads=threads)
+    except ValueError as err:
+        msg.fail(str(err), exits=1)
+    msg.good(f"floret vectors ({summary['dim']} dims, {summary['bucket']} rows) from {summary['texts']} texts, "
+             f"{summary['tokens']} tokens, in {output}")
     print(f"Use it: --paths.vectors {output} --components.tok2vec.model.embed.include_static_vectors true")

@@ -239,3 +239,17 @@ def test_stale_or_corrupt_work_files_are_refused(encoder, texts, tmp_path):
     chunk.unlink()  # the fix the message gives: delete it and rerun
     summary = teacher_vectors(encoder, texts, tmp_path / "vec", width=2, min_count=1, chunk_size=2, progress=False)
     assert summary["computed"] == 1 and summary["meta"]["words"] == 11
+
+
+def test_floret_baseline_gives_every_word_a_vector(texts, tmp_path):
+    result = invoke("floret", texts, tmp_path / "floret", "--dim", "8", "--min-count", "1", "--bucket", "500",
+                    "--epochs", "2")
+    assert result.exit_code == 0, result.output
+    vectors = spacy.load(tmp_path / "floret").vocab.vectors
+    assert vectors.mode == "floret" and vectors.shape == (500, 8)
+    unseen = vectors.get_batch(["Zanzibar"])  # subword n-grams: no word is out of vocabulary
+    assert numpy.abs(unseen).sum() > 0
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n", encoding="utf8")
+    result = invoke("floret", empty, tmp_path / "none")
+    assert result.exit_code == 1 and "E394" in result.output and not (tmp_path / "none").exists()
