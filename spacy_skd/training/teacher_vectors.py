@@ -22,6 +22,7 @@ ever loaded. Rebuilding with another `width` or `min_count` reuses the chunks.
 import json
 import os
 import shutil
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
@@ -306,22 +307,25 @@ def write_vectors(output: Union[str, Path], lang: str, words: Sequence[str], tab
     """A pipeline folder with only these vectors (what `spacy init vectors` writes), built in a
     temporary folder and renamed into place."""
     output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
     nlp = spacy.blank(lang)
     keys = [nlp.vocab.strings.add(word) for word in words]  # kept in the folder's strings
     nlp.vocab.vectors = Vectors(strings=nlp.vocab.strings, data=table, keys=keys)
     nlp.meta["name"] = "skd_teacher_vectors"
     nlp.meta["description"] = "Static vectors distilled from a spacy-skd teacher's encoder"
-    tmp = output.parent / (output.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    # a folder of this process's own: two shards that finish together may both build the table
+    tmp = Path(tempfile.mkdtemp(dir=output.parent, prefix=f"{output.name}.tmp-"))
     nlp.to_disk(tmp)
     (tmp / VECTORS_META).write_text(json.dumps(meta, indent=2), encoding="utf8")
-    old = output.parent / (output.name + ".old")
+    old = output.parent / f"{output.name}.old-{os.getpid()}"
     if output.exists():
-        if old.exists():
-            shutil.rmtree(old)
         os.replace(output, old)
-    os.replace(tmp, output)
+    try:
+        os.replace(tmp, output)
+    except OSError:
+        if not output.exists():
+            raise
+        shutil.rmtree(tmp)  # another shard put the same table there in between
     if old.exists():
         shutil.rmtree(old)
     return output
