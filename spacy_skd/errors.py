@@ -438,3 +438,19 @@ class Errors(metaclass=_Coded):
             "with a `fraction` of it.")
     E222 = ("Schedule spacy-skd.teacher_annealing.v1: `fraction` is the share of `max_steps` "
             "the ramp lasts and must lie in (0, 1], got {value!r}.")
+    # --- `spacy skd init-config` and the student's model card (E360-E379) ---
+    E360 = ("Teacher '{path}' does not exist. Pass the folder of a trained teacher pipeline, e.g. "
+            "training/teacher/model-best, or the name of an installed pipeline package.")
+    E361 = ("Teacher '{path}' could not be loaded as a spaCy pipeline: {err}. Check that it is a "
+            "folder written by `spacy train` or `nlp.to_disk`, and that spacy-skd is installed.")
+    E362 = ("Teacher '{path}' has no component spacy-skd can distil from: its components are {pipes} "
+            "(factories {factories}). A teacher needs one of the factories {supported}.")
+    E363 = ("Teacher '{path}' has several components spacy-skd can distil from: {pipes}. Pass the one "
+            "to distil with --component.")
+    E364 = ("A '{kind}' teacher ('{component}', factory '{factory}') cannot be distilled into a "
+            "'{student}' student. Choose --student from: {options}.")
+    E365 = ("--optimize must be 'efficiency' or 'accuracy', got '{value}'.")
+    E366 = ("--vectors needs a student with a spaCy tok2vec; the {student} student of a SenTScore "
+            "teacher embeds words with its own BiLSTM encoder. Leave --vectors out.")
+    E367 = ("--component '{component}' is not a component of teacher '{path}' spacy-skd can distil "
+            "from; those are: {pipes}.")
