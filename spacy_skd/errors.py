@@ -454,3 +454,6 @@ class Errors(metaclass=_Coded):
             "teacher embeds words with its own BiLSTM encoder. Leave --vectors out.")
     E367 = ("--component '{component}' is not a component of teacher '{path}' spacy-skd can distil "
             "from; those are: {pipes}.")
+    E368 = ("'{path}' has no structural_kd component (its components: {pipes}), so it records no "
+            "distillation. Pass the student trained with a [components.kd] block, e.g. "
+            "training/<case>/<run>/model-best.")

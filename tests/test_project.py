@@ -164,6 +164,22 @@ def test_report_command_and_workflow(config):
     assert report.get("no_skip") is True  # metrics/ changes outside weasel: never skip as unchanged
 
 
+def test_package_writes_the_model_card_and_builds_both_wheels(config):
+    """`package`: the student's meta.json gets its distillation record from the case's metrics,
+    spaCy packages it with that meta as a wheel, and the spacy-skd wheel lands in packages/."""
+    (package,) = [cmd for cmd in config["commands"] if cmd["name"] == "package"]
+    card, pack, wheel = [shlex.split(line) for line in package["script"]]
+    assert card[:5] == ["python", "scripts/offline.py", "-m", "spacy", "skd"] and card[5] == "model-card"
+    meta = card[7]
+    assert card[6] == pack[4] and card[6].endswith("/model-best")
+    assert {"--teacher-metrics", "--student-metrics"} <= set(card)
+    assert card[card.index("--student-metrics") + 1] == f"metrics/case1a/{Path(card[6]).parent.name}.json"
+    assert pack[pack.index("--meta-path") + 1] == meta and pack[pack.index("--build") + 1] == "wheel"
+    assert wheel[:4] == ["python", "-m", "pip", "wheel"] and "--no-deps" in wheel
+    out = wheel[wheel.index("-w") + 1]
+    assert re.fullmatch(r"packages/[^/]+/dist", out)  # matched by pip install packages/*/dist/*.whl
+
+
 def test_own_data_vars_reach_every_data_step(raw_config, config):
     """--vars.train/dev/test default to empty (the standard data) and each data step takes them."""
     assert {raw_config["vars"][name] for name in ("train", "dev", "test")} == {""}
