@@ -78,6 +78,15 @@ def test_cli_entry_point_has_every_command():
     assert SKD_COMMANDS <= names
 
 
+def fresh_venv(env_dir: Path) -> Path:
+    """A new virtualenv that sees the installed spaCy, torch etc. (behind its own packages, even
+    when the tests run in a virtualenv themselves); returns its python."""
+    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
+    (own_site,) = (env_dir / "lib").glob("python3*/site-packages")
+    (own_site / "borrowed.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    return env_dir / "bin" / "python"
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
     """The wheel `pip wheel --no-deps .` builds, from a copy of the source tree (the checkout
@@ -119,12 +128,7 @@ def test_wheel_holds_every_subpackage_template_and_entry_point(wheel):
 def test_wheel_installs_into_a_fresh_venv_and_registers(wheel, tmp_path):
     """Installed (not editable) into a new virtualenv that borrows the system's spaCy and torch,
     the plugin is found through entry points alone: no `import spacy_skd`, no --code."""
-    env_dir = tmp_path / "venv"
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
-    python = env_dir / "bin" / "python"
-    # the tests may run in a virtualenv themselves: borrow its packages (behind the new env's own)
-    (own_site,) = (env_dir / "lib").glob("python3*/site-packages")
-    (own_site / "borrowed.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    python = fresh_venv(tmp_path / "venv")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps",
                     "--no-index", str(wheel)], check=True, cwd=tmp_path, env=env)

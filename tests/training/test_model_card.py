@@ -1,5 +1,9 @@
 """The distillation record (`spacy skd model-card`) of a tiny student, and `spacy package` with it."""
 import json
+import os
+import shutil
+import subprocess
+import sys
 
 import pytest
 import spacy
@@ -18,6 +22,7 @@ from spacy_skd.training.model_card import distillation_card, render_notes
 from spacy_skd.training.readers import create_conll_ner_reader, create_raw_text_reader
 from tests.cli.test_init_config import CONLL, conll_examples
 from tests.conftest import FIXTURES, train_tagger
+from tests.test_packaging import fresh_venv, wheel  # noqa: F401  (the spacy-skd wheel fixture)
 
 RAW = FIXTURES / "raw_sample.txt.gz"
 
@@ -98,3 +103,39 @@ def test_model_card_of_a_pipeline_without_kd_errors(tmp_path):
     nlp.to_disk(tmp_path / "plain")
     with pytest.raises(ValueError, match=r"\[skd-E368\]"):
         distillation_card(tmp_path / "plain")
+
+
+@pytest.mark.slow
+def test_packaged_student_installs_offline_and_loads_without_teacher(distilled, wheel, tmp_path):
+    """What `spacy project run package` leaves in packages/ (the student's wheel with its model
+    card, the spacy-skd wheel) installs with no index into a fresh virtualenv, and
+    `spacy.load("en_skd_student")` works with the teacher, its cache and the data gone."""
+    root, teacher, student = distilled
+    packages = tmp_path / "packages"
+    packages.mkdir()
+    assert invoke("model-card", student, packages / "meta.json").exit_code == 0
+    package(student, packages, meta_path=packages / "meta.json", name="skd_student", version="0.0.1",
+            create_sdist=False, force=True)
+    built = packages / "en_skd_student-0.0.1"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(built),
+                    "-w", str(built / "dist")], check=True, cwd=tmp_path)
+    (packages / "spacy-skd" / "dist").mkdir(parents=True)
+    shutil.copy(wheel, packages / "spacy-skd" / "dist")
+    python = fresh_venv(tmp_path / "venv")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    wheels = sorted(str(p) for p in packages.glob("*/dist/*.whl"))
+    assert len(wheels) == 2
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-index", *wheels],
+                   check=True, cwd=tmp_path, env=env)
+    hidden = teacher.with_name("teacher-hidden")
+    teacher.rename(hidden)
+    shutil.rmtree(root / "cache", ignore_errors=True)
+    try:
+        check = ("import spacy; nlp = spacy.load('en_skd_student'); doc = nlp('John Smith lives in Paris .'); "
+                 "print(len(doc), nlp.pipe_names, nlp.meta['distillation']['teacher']['fingerprint'])")
+        result = subprocess.run([str(python), "-c", check], cwd=tmp_path, env=env, capture_output=True, text=True)
+    finally:
+        hidden.rename(teacher)
+    assert result.returncode == 0, result.stderr[-2000:]
+    fingerprint = fingerprint_pipeline(spacy.load(teacher), "ner")
+    assert result.stdout.split() == ["6", "['kd',", "'tok2vec',", "'ner']", fingerprint]
