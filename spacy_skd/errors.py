@@ -460,3 +460,22 @@ class Errors(metaclass=_Coded):
             "most frequent seen {max_count} times). Lower --min-count (>= 1), or give more text.")
     E397 = ("spacy skd floret: --dim, --epochs, --min-count and --bucket must be integers >= 1, got "
             "{dim!r}, {epochs!r}, {min_count!r} and {bucket!r}.")
+    # --- `spacy skd init-config` and the student's model card (E360-E379) ---
+    E360 = ("Teacher '{path}' does not exist. Pass the folder of a trained teacher pipeline, e.g. "
+            "training/teacher/model-best, or the name of an installed pipeline package.")
+    E361 = ("Teacher '{path}' could not be loaded as a spaCy pipeline: {err}. Check that it is a "
+            "folder written by `spacy train` or `nlp.to_disk`, and that spacy-skd is installed.")
+    E362 = ("Teacher '{path}' has no component spacy-skd can distil from: its components are {pipes} "
+            "(factories {factories}). A teacher needs one of the factories {supported}.")
+    E363 = ("Teacher '{path}' has several components spacy-skd can distil from: {pipes}. Pass the one "
+            "to distil with --component.")
+    E364 = ("A '{kind}' teacher ('{component}', factory '{factory}') cannot be distilled into a "
+            "'{student}' student. Choose --student from: {options}.")
+    E365 = ("--optimize must be 'efficiency' or 'accuracy', got '{value}'.")
+    E366 = ("--vectors needs a student with a spaCy tok2vec; the {student} student of a SenTScore "
+            "teacher embeds words with its own BiLSTM encoder. Leave --vectors out.")
+    E367 = ("--component '{component}' is not a component of teacher '{path}' spacy-skd can distil "
+            "from; those are: {pipes}.")
+    E368 = ("'{path}' has no structural_kd component (its components: {pipes}), so it records no "
+            "distillation. Pass the student trained with a [components.kd] block, e.g. "
+            "training/<case>/<run>/model-best.")
