@@ -438,3 +438,17 @@ class Errors(metaclass=_Coded):
             "with a `fraction` of it.")
     E222 = ("Schedule spacy-skd.teacher_annealing.v1: `fraction` is the share of `max_steps` "
             "the ramp lasts and must lie in (0, 1], got {value!r}.")
+
+    # --- KD placement and the teacher layer (E300-E329) ---
+    E300 = ("Component '{kd}' (structural_kd) comes after its student '{student}' in the pipeline "
+            "{pipes}, so the student would be updated before it receives the teacher's targets and "
+            "no step would use the teacher. Put '{kd}' before '{student}', e.g. first: "
+            "[nlp] pipeline = {fixed}.")
+    E301 = ("Component '{name}' is in [training] frozen_components ({frozen}), but '{kd}' distils "
+            "the teacher into '{student}': a frozen {role} is never updated, so the student would "
+            "train on gold alone and KD would silently do nothing. Remove '{name}' from "
+            "frozen_components, or remove '{kd}' from the pipeline to train without a teacher.")
+    E302 = ("Student '{name}' received KD targets for a batch of {n_kd} other examples than the "
+            "{n} it is updated on. The structural_kd component must update right before its "
+            "student, with the same examples: call nlp.update on the whole pipeline, or call the "
+            "KD component's update with exactly the examples passed to '{name}'.")

@@ -34,6 +34,7 @@ from ..kd.batch import KDBatch
 from ..kd.targets import KDTargets
 from ..training.annotate import potentials_cache, run_teacher, targets_space
 from ..training.cache import TeacherCache, fingerprint_pipeline
+from .kd_placement import check_kd_placement
 from .tagger import SequenceTagger
 
 KDWeight = Union[float, Iterable[float]]
@@ -132,6 +133,9 @@ class StructuralKD(Pipe):
         nlp = nlp or self.nlp
         if teacher is None:
             raise ValueError(Errors.E169.format(name=self.name))
+        if self.student_name not in nlp.component_names:
+            raise ValueError(Errors.E170.format(name=self.name, student=self.student_name, pipes=nlp.pipe_names))
+        check_kd_placement(nlp, self.student_name)  # before the student, neither frozen
         self.teacher = teacher if isinstance(teacher, Language) else _load_teacher(teacher)
         student = self._student(nlp)
         teacher_pipe = self._teacher_pipe()
