@@ -34,6 +34,7 @@ from ..kd.batch import KDBatch
 from ..kd.targets import KDTargets
 from ..training.annotate import potentials_cache, run_teacher, targets_space
 from ..training.cache import TeacherCache, fingerprint_pipeline
+from ..training.strip_kd import create_strip_kd  # noqa: F401  registers spacy-skd.strip_kd.v1 with the factory
 from .kd_placement import check_kd_placement
 from .tagger import SequenceTagger
 
