@@ -287,7 +287,7 @@ class Errors(metaclass=_Coded):
             "with mode='global', or report the loss alone.")
     E164 = ("KDTargets.to_arrays converts one sentence (a batch of 1, e.g. from split()), got a "
             "batch of {B}.")
-    E165 = ("Unknown KD objective '{value}'. Choose one of: {options}.")
+    # E165 retired: an unknown objective is E152 wherever it is named
     E166 = ("KD objective '{objective}' is not defined from a {teacher} teacher to a {student} "
             "student. Objectives for this pair: {supported}. (token KD needs a MaxEnt student; "
             "for a CRF student use 'structural' or 'posterior'.)")

@@ -146,17 +146,22 @@ def posterior_crf_loss(
     return loss.to(emissions.dtype)
 
 
-def check_loss(loss: torch.Tensor, name: str, tol: float = 1e-4) -> torch.Tensor:
-    """Raise E159 if any per-sentence KD loss is NaN, infinite or below -tol; return it unchanged.
+def check_loss(loss: torch.Tensor, name: str, tol: float = 1e-4, *, component: bool = False) -> torch.Tensor:
+    """Raise if any loss value is NaN, infinite or below -tol; return `loss` unchanged.
 
-    KD losses are cross-entropies or KLs, so a negative value beyond rounding is a bug upstream,
+    KD losses are cross-entropies or KLs and a component's training loss is a negative
+    log-likelihood plus such a term, so a negative value beyond rounding is a bug upstream,
     never something to clamp (the one documented exception is `clamp_negative` in
     `structural_crf_loss`). Costs one device sync. `tol` is absolute; the CRF losses here are
     computed in float64, so their rounding stays far below it.
+
+    name (str): the KD objective (E159), or with `component` the component whose loss it is (E102).
     """
     finite = torch.isfinite(loss)
     if not bool((finite & (loss >= -tol)).all()):
         value = loss.detach().min().item() if bool(finite.all()) else loss.detach()[~finite][0].item()
+        if component:
+            raise ValueError(Errors.E102.format(name=name, value=value))
         raise ValueError(Errors.E159.format(name=name, value=value, n_bad=int((~finite).sum())))
     return loss
 
@@ -170,14 +175,20 @@ OBJECTIVES: Dict[str, Dict[str, Optional[KDLoss]]] = {
 }
 
 
+def check_objective(name: str) -> str:
+    """`name` if it is a KD objective (a key of OBJECTIVES, the one list of them), else E152."""
+    if name not in OBJECTIVES:
+        raise ValueError(Errors.E152.format(value=name, options=", ".join(OBJECTIVES)))
+    return name
+
+
 def get_objective(name: str, student: str) -> Optional[KDLoss]:
     """The loss for objective `name` and a student of structure `student` ("crf" or "maxent").
 
     CRF losses take (emissions, transitions, lengths, start, end, mask, targets, *, temperature),
     MaxEnt losses (logits, lengths, targets, *, temperature). None means no KD term.
     """
-    if name not in OBJECTIVES:
-        raise ValueError(Errors.E152.format(value=name, options=", ".join(OBJECTIVES)))
+    check_objective(name)
     if student not in STUDENTS:
         raise ValueError(Errors.E153.format(value=student, name=name, options=", ".join(STUDENTS)))
     if student not in OBJECTIVES[name]:  # only ("token", "crf")

@@ -141,16 +141,12 @@ class SequenceTagger(TorchHeadPipe):
             return (1.0 - kd.weight) * gold + kd.weight * term
 
         loss, grads = self._tagger_loss_and_grads(scores, per_doc, len(examples))
-        value = float(loss)
-        if not (value > -1e-4) or value == float("inf"):  # NaN, -x or inf: a bug upstream, never clamp
-            raise ValueError(Errors.E102.format(name=self.name, value=value))
-        return value, grads
+        return float(loss), grads
 
-    @classmethod
-    def _tagger_loss_and_grads(cls, scores: TaggerScores, per_doc: Callable[[TaggerScores], torch.Tensor],
+    def _tagger_loss_and_grads(self, scores: TaggerScores, per_doc: Callable[[TaggerScores], torch.Tensor],
                                n_docs: int) -> Tuple[torch.Tensor, Tuple]:
         """`_loss_and_grads` for tagger scores (emissions first, then any CRF scores)."""
-        return cls._loss_and_grads(scores, lambda p: TaggerScores(p[0], scores.lengths, *p[1:]), per_doc, n_docs)
+        return self._loss_and_grads(scores, lambda p: TaggerScores(p[0], scores.lengths, *p[1:]), per_doc, n_docs)
 
     def _kd_term(self, live: TaggerScores, targets, objective: str, temperature: float) -> torch.Tensor:
         """The KD loss per doc [B]: NLL of the teacher's Top-1 for `top1`, else the objective."""

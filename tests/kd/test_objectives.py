@@ -454,3 +454,12 @@ def test_pair_counts_not_used_for_local_temperature():
     te, ta = torch.randn(2, 4, 3, dtype=torch.float64), torch.randn(3, 3, dtype=torch.float64)
     local = crf_targets(te, ta, torch.tensor([4, 2]), temperature=3.0, mode="local", counts=True)
     assert local.pairs is not None and local.pair_counts is None
+
+
+def test_every_kd_case_names_a_registered_objective():
+    """One list of objective names: the cases table of kd/adapters uses only OBJECTIVES' keys."""
+    from spacy_skd.kd.adapters import _CASES, resolve_case
+
+    assert {objective for cases in _CASES.values() for objective in cases} <= set(OBJECTIVES)
+    with pytest.raises(ValueError, match=r"\[skd-E152\].*'distill'"):
+        resolve_case("crf", "crf", "distill")

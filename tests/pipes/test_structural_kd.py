@@ -154,7 +154,7 @@ def test_kd_errors(case, teachers, tmp_path):
     teacher = teachers["crf"]
     kwargs, factory, data = {}, "skd_crf_tagger", TEXTS
     expected = {"missing_path": "E176", "no_component": "E172", "labels": "E175", "scheme": "E173",
-                "case3_constrained": "E174", "objective": "E165", "token_crf": "E166", "no_teacher": "E169"}[case]
+                "case3_constrained": "E174", "objective": "E152", "token_crf": "E166", "no_teacher": "E169"}[case]
     if case == "missing_path":
         teacher = tmp_path / "does-not-exist"
     elif case == "no_component":
