@@ -16,7 +16,7 @@ from spacy.vocab import Vocab
 from thinc.api import Model
 
 from ..errors import Errors
-from ..kd.adapters import TeacherPotentials, make_targets, resolve_case, resolve_temperature_mode
+from ..kd.adapters import TeacherPotentials, make_targets, pad_emissions, resolve_case, resolve_temperature_mode
 from ..kd.batch import KDBatch
 from ..kd.objectives import get_objective
 from ..models.tagger import TaggerScores
@@ -204,6 +204,18 @@ class SequenceTagger(TorchHeadPipe):
         scores = self.model.predict(docs)
         emissions = scores.emissions.float().cpu().numpy()
         return [{"emissions": emissions[b, : len(doc)].copy()} for b, doc in enumerate(docs)]
+
+    def teacher_batch(self, arrays: Sequence[Dict[str, numpy.ndarray]], device: torch.device) -> TeacherPotentials:
+        """Cached `teacher_outputs` padded into this tagger's potentials: the emissions, a CRF's
+        live transition scores, and its own transition mask (a student may replace it:
+        `teacher_view`)."""
+        emissions, lengths = pad_emissions(arrays, len(self.tags), device)
+        crf = self.crf_parameters()
+        mask = self.transition_mask(device)
+        if crf is None:
+            return TeacherPotentials("maxent", emissions, lengths, mask=mask)
+        transitions, start, end = (t.to(device) for t in crf)
+        return TeacherPotentials("crf", emissions, lengths, transitions, start, end, mask)
 
     def kd_space(self, teacher=None) -> List[str]:
         """This student's target space for teachers of another structure (a span teacher): its tags."""

@@ -7,6 +7,7 @@ from spacy.training import Example
 
 from spacy_skd.kd.objectives import token_kl_loss
 from spacy_skd.kd.targets import maxent_targets
+from spacy_skd.teacher.runner import TeacherRunner
 from tests.conftest import examples_from, train_tagger
 
 TEXTS = [
@@ -101,9 +102,7 @@ def record_batch_sizes(monkeypatch, owner, method: str) -> list:
 
 
 def test_kd_cache_is_reused_across_runs(teachers, tmp_path, monkeypatch):
-    from spacy_skd.pipes.structural_kd import StructuralKD
-
-    calls = record_batch_sizes(monkeypatch, StructuralKD, "_run_teacher")
+    calls = record_batch_sizes(monkeypatch, TeacherRunner, "__call__")
     for objective in ["structural", "top1"]:  # a KD run and a baseline share one cache
         nlp = student_nlp("skd_crf_tagger", teachers["crf"], objective=objective, cache_dir=tmp_path)
         examples = examples_for(nlp)
@@ -153,7 +152,7 @@ def test_kd_call_is_noop_and_student_loads_without_teacher(teachers, tmp_path):
 def test_kd_errors(case, teachers, tmp_path):
     teacher = teachers["crf"]
     kwargs, factory, data = {}, "skd_crf_tagger", TEXTS
-    expected = {"missing_path": "E176", "no_component": "E172", "labels": "E175", "scheme": "E173",
+    expected = {"missing_path": "E224", "no_component": "E225", "labels": "E175", "scheme": "E173",
                 "case3_constrained": "E174", "objective": "E152", "token_crf": "E166", "no_teacher": "E169"}[case]
     if case == "missing_path":
         teacher = tmp_path / "does-not-exist"
@@ -262,7 +261,7 @@ def test_kd_initialize_reads_the_cache_one_batch_at_a_time(teachers, tmp_path, m
         assert sum(sizes) >= len(data)  # every sentence was looked up
     # and the targets it stored are those a batch reads: training runs on them
     kd = nlp.get_pipe("kd")
-    assert len(kd._targets_for([tuple(t.split()) for t, _ in data])) == len(data)
+    assert len(kd.targets_for([tuple(t.split()) for t, _ in data])) == len(data)
 
 
 def test_kd_after_its_student_is_refused(teachers, tmp_path):

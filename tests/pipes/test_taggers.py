@@ -165,7 +165,7 @@ def test_crf_tagger_constrained_decoding_is_always_valid():
 
 
 def test_registered_names_exist():
-    """The names other issues and configs rely on (DESIGN.md section 4) stay registered."""
+    """The names other issues and configs rely on (docs/design.md §4) stay registered."""
     for name in ["spacy-skd.CRFTagger.v1", "spacy-skd.MaxEntTagger.v1"]:
         assert registry.architectures.get(name)
     for name in ["spacy-skd.CoNLLNER.v1", "spacy-skd.SlotFilling.v1", "spacy-skd.RawText.v1"]:
