@@ -96,7 +96,7 @@ def resolve_case(teacher: str, student: str, objective: str) -> str:
 
 def resolve_temperature_mode(mode: str, student: str) -> str:
     """auto = global for CRF students (local tempering makes their loss unbounded below,
-    algorithms.md 2.5) and local for MaxEnt and sequence-labelling students (paper parity; each
+    docs/algorithms.md §2.5) and local for MaxEnt and sequence-labelling students (paper parity; each
     slot is independent)."""
     if mode not in TEMPERATURE_MODES:
         raise ValueError(Errors.E167.format(value=mode, options=", ".join(TEMPERATURE_MODES)))

@@ -41,7 +41,7 @@ def structural_crf_loss(
 ) -> torch.Tensor:
     """Structural KD into a CRF student (case 1a; case 3 with factorised targets).
 
-    loss_b = T² · (log Z_s(θ_s / T) - ⟨μ_t, θ_s / T⟩), with the substructures of algorithms.md
+    loss_b = T² · (log Z_s(θ_s / T) - ⟨μ_t, θ_s / T⟩), with the substructures of docs/algorithms.md
     §2.1: pair i carries A[y_{i-1}, y_i] + E[i, y_i], the start slot start[y_0] + E[0, y_0],
     the end slot end[y_{n-1}]. For consistent targets (global temperature, T = 1, or a factorised
     teacher) this is exactly T² · H(P_t^T, P_s^T) >= T² · H(P_t^T) >= 0, and its gradient is
@@ -63,7 +63,7 @@ def structural_crf_loss(
     temperature (float): T > 0, the temperature the targets were built with.
     clamp_negative (bool): paper parity for *locally tempered* pair targets (targets.consistent
         False). Those lie outside the marginal polytope and make this loss unbounded below
-        (algorithms.md §2.5); the reference clamps per-sentence losses at 0, which also zeroes
+        (docs/algorithms.md §2.5); the reference clamps per-sentence losses at 0, which also zeroes
         their gradient, and so does this flag. Consistent targets are never clamped: their loss
         is >= 0 exactly, and a negative value is a bug for `check_loss` to report. Without the
         flag, local pair targets at T != 1 give warning W150.
