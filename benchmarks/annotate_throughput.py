@@ -100,7 +100,8 @@ def main(argv=None) -> int:
         print(f"skipped: {args.texts} not found (set SKD_DATA_DIR or pass --texts)")
         return 0
     os.environ["OMP_NUM_THREADS"] = str(args.threads)  # inherited by the spawned workers
-    from spacy_skd.training.annotate import TeacherRunner, merge_shards
+    from spacy_skd.teacher.runner import TeacherRunner
+    from spacy_skd.training.merge import merge_shards
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -138,7 +139,7 @@ def run_ray(args, texts: Path, tmp: Path, n: int, expected, runner) -> bool:
     """The Ray engine with 1 and 2 actors on a local Ray; True if both equal `expected`."""
     import ray
 
-    from spacy_skd.training.annotate import merge_shards
+    from spacy_skd.training.merge import merge_shards
     from spacy_skd.training.annotate_ray import annotate_ray
 
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)

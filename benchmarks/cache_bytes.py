@@ -212,7 +212,7 @@ def main(argv=None) -> int:
     u, pr, scale = fp16_error(emis17[:200], torch.randn(L_bioes, L_bioes), torch.randn(L_bioes), torch.randn(L_bioes))
     print(f"  synthetic peaked emissions (N(0,2) + 8 on one tag, max |e| {scale:.1f}): unary {u:.2e}, pairs {pr:.2e}")
     if args.teacher is not None:
-        from spacy_skd.training.annotate import TeacherRunner
+        from spacy_skd.teacher.runner import TeacherRunner
 
         runner = TeacherRunner(args.teacher, args.component)
         pipe = runner.nlp.get_pipe(args.component)

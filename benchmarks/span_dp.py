@@ -4,7 +4,7 @@ Compares, on the same random inputs (scores [B, N, N, R+1], lengths in [N//2, N]
 equal to N):
 
 * vectorised  spacy_skd.structs.span.SpanNER(scores, lengths).bioes_log_marginals: the batched
-              log-space DP of algorithms.md 6.4 (N sequential steps each way, vectorised over
+              log-space DP of docs/algorithms.md §6.4 (N sequential steps each way, vectorised over
               the batch), a fresh object per call so that nothing is cached;
 * reference   bioes_log_marginals_reference(phi_b, n_b): the same recursion as plain Python
               loops, run sentence by sentence (phi_b is taken from SpanNER, not timed).

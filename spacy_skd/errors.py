@@ -26,7 +26,7 @@ class Warnings(metaclass=_Coded):
     # --- KD (W150-W199) ---
     W150 = ("Structural KD with a CRF student on locally tempered CRF targets (T = {T}) is "
             "unbounded below: tempered pair marginals lie outside the marginal polytope "
-            "(algorithms.md 2.5), and the loss falls without end as the student fits them. Use "
+            "(docs/algorithms.md §2.5), and the loss falls without end as the student fits them. Use "
             "temperature_mode 'global' for CRF students, or clamp_negative=True to clamp "
             "per-sentence losses at 0 as the reference does.")
     W152 = ("Component '{name}': on average {mass:.2%} of the parser teacher's probability per "
@@ -275,7 +275,7 @@ class Errors(metaclass=_Coded):
     E159 = ("KD objective '{name}' produced a per-sentence loss of {value} ({n_bad} non-finite). A "
             "KD loss is a cross-entropy or KL and is >= 0 up to rounding, so this is a bug "
             "upstream: check for exploding scores or a too-high learning rate. With a CRF student "
-            "and *locally* tempered CRF targets the loss is unbounded below (algorithms.md 2.5): "
+            "and *locally* tempered CRF targets the loss is unbounded below (docs/algorithms.md §2.5): "
             "use temperature_mode 'global', or clamp_negative=True for paper parity.")
     E160 = ("KDTargets.stack got no targets. Pass at least one KDTargets.")
     E161 = ("Cannot stack KD targets: item {i} has {field} = {value}, but item 0 has {first}. Stack "
@@ -287,7 +287,7 @@ class Errors(metaclass=_Coded):
             "with mode='global', or report the loss alone.")
     E164 = ("KDTargets.to_arrays converts one sentence (a batch of 1, e.g. from split()), got a "
             "batch of {B}.")
-    E165 = ("Unknown KD objective '{value}'. Choose one of: {options}.")
+    # E165 retired: an unknown objective is E152 wherever it is named
     E166 = ("KD objective '{objective}' is not defined from a {teacher} teacher to a {student} "
             "student. Objectives for this pair: {supported}. (token KD needs a MaxEnt student; "
             "for a CRF student use 'structural' or 'posterior'.)")
@@ -297,10 +297,11 @@ class Errors(metaclass=_Coded):
             "[initialize.components.{name}] teacher = \"path/to/teacher/model-best\".")
     E170 = ("Component '{name}' distils into student '{student}', but the pipeline has no such "
             "component. Pipeline: {pipes}. Set `student` in [components.{name}].")
-    E171 = ("Component '{student}' is a {type}; structural KD supports skd_crf_tagger and "
-            "skd_maxent_tagger components (parsers and span NER come with their own adapters).")
-    E172 = ("The teacher pipeline has no component '{component}'. Its components: {pipes}. Set "
-            "`teacher_component` in the [components] block of the KD component.")
+    E171 = ("Student component '{student}' is a {type}, which cannot learn from a teacher. KD "
+            "students are skd_crf_tagger, skd_maxent_tagger and skd_seqlabel_parser components "
+            "(teachers may also be parsers, span NER or SenTScore). Set `student` in the KD "
+            "component's block to one of them.")
+    # E172 retired: a teacher pipeline without the component is E225
     E173 = ("Teacher and student use different tag schemes ({teacher} vs {student}). KD compares "
             "distributions over one tag set: set `scheme = \"{teacher}\"` on student '{name}'.")
     E174 = ("Case 3 (MaxEnt teacher -> CRF student '{student}') needs an unconstrained student: "
@@ -311,9 +312,7 @@ class Errors(metaclass=_Coded):
             "labels. Only in the teacher: {only_teacher}. Only in the student or its training "
             "data: {only_student}. Let the student take the teacher's labels (leave its labels "
             "unset), or retrain the teacher on the same label set.")
-    E176 = ("Teacher pipeline '{path}' does not exist. Train the teacher first, or fix "
-            "[initialize.components.kd] teacher / paths.teacher.")
-    E177 = ("Could not load the teacher pipeline '{path}': {err}")
+    # E176, E177 retired: a missing teacher folder is E224, one that does not load E303
     E180 = ("A span-NER teacher's BIOES marginals map onto a student tagging in {options}, but "
             "the student uses {scheme} (IOB1's B- tags depend on the previous chunk, so its "
             "marginals are not position-local). Set the student's `scheme` to BIOES.")
@@ -361,11 +360,13 @@ class Errors(metaclass=_Coded):
             "{value!r}. Text k of the deduplicated texts goes to shard k % N; e.g. --shard 0/4 is "
             "the first of four.")
     E224 = ("Teacher pipeline '{path}' does not exist. Pass the folder of a trained teacher "
-            "(e.g. training/teacher/model-best).")
+            "(e.g. training/teacher/model-best): the `skd annotate` argument, or "
+            "[initialize.components.kd] teacher / paths.teacher in a student config.")
     E225 = ("Teacher pipeline '{path}' has no component '{component}'. Its components: {pipes}. "
-            "Pass --component with the name of the teacher component.")
+            "Name the teacher component: `skd annotate --component`, or `teacher_component` in "
+            "the KD component's block of a student config.")
     E226 = ("Component '{component}' of teacher '{path}' is a {type}, which has no "
-            "`teacher_outputs` and `kd_kind`, so it cannot act as a KD teacher. Use an skd "
+            "`kd_kind`, `teacher_outputs` and `teacher_batch`, so it cannot act as a KD teacher. Use an skd "
             "tagger, parser, span NER or SenTScore component.")
     E227 = ("Input texts '{path}' do not exist. Pass a raw-text file or folder (one text per "
             "line, .gz allowed) or a .spacy DocBin.")
@@ -479,3 +480,19 @@ class Errors(metaclass=_Coded):
     E368 = ("'{path}' has no structural_kd component (its components: {pipes}), so it records no "
             "distillation. Pass the student trained with a [components.kd] block, e.g. "
             "training/<case>/<run>/model-best.")
+    # --- KD placement and the teacher layer (E300-E329) ---
+    E300 = ("Component '{kd}' (structural_kd) comes after its student '{student}' in the pipeline "
+            "{pipes}, so the student would be updated before it receives the teacher's targets and "
+            "no step would use the teacher. Put '{kd}' before '{student}', e.g. first: "
+            "[nlp] pipeline = {fixed}.")
+    E301 = ("Component '{name}' is in [training] frozen_components ({frozen}), but '{kd}' distils "
+            "the teacher into '{student}': a frozen {role} is never updated, so the student would "
+            "train on gold alone and KD would silently do nothing. Remove '{name}' from "
+            "frozen_components, or remove '{kd}' from the pipeline to train without a teacher.")
+    E302 = ("Student '{name}' received KD targets for a batch of {n_kd} other examples than the "
+            "{n} it is updated on. The structural_kd component must update right before its "
+            "student, with the same examples: call nlp.update on the whole pipeline, or call the "
+            "KD component's update with exactly the examples passed to '{name}'.")
+    E303 = ("Could not load the teacher pipeline '{path}': {err}. Check that it is the folder of "
+            "a trained pipeline (with config.cfg and meta.json) and that the packages it needs are "
+            "installed.")

@@ -105,13 +105,43 @@ def test_student_kd_config_trains(config, raw, teachers, tmp_path):
     """Case 1a / 2a from a CRF teacher; `paths.raw = null` trains on gold only."""
     out = train_student(config, teachers["crf"], tmp_path, **{"paths.raw": None if raw is None else str(raw)})
     nlp = spacy.load(out / "model-last")  # no teacher needed at runtime
-    assert nlp.pipe_names == ["kd", "tok2vec", "ner"]
+    assert nlp.component_names == ["tok2vec", "ner"]  # the training-only kd is not saved
+    assert "kd" not in nlp.config["components"] and "kd" not in nlp.config["initialize"]["components"]
     assert nlp.get_pipe("ner").labels == spacy.load(teachers["crf"]).get_pipe("ner").labels
     nlp("Peter lives in Berlin .")
     blank = spacy.blank("en")
     n_gold = len({tuple(t.text for t in eg.predicted) for eg in create_conll_ner_reader(TRAIN)(blank)})
     n_raw = len(list(create_raw_text_reader(raw)(blank)))
     assert cached_sentences(tmp_path / "cache") == n_gold + n_raw
+
+
+@pytest.mark.parametrize("config", [p.name for p in CONFIGS if "structural_kd" in p.read_text(encoding="utf-8")])
+def test_student_configs_save_without_kd(config):
+    """Every shipped KD student config saves its student without the training-only kd."""
+    assert load_config(REPO_ROOT / "configs" / config)["training"]["before_to_disk"] == \
+        {"@callbacks": "spacy-skd.strip_kd.v1"}
+
+
+def test_saved_student_runs_only_inference_components(teachers, tmp_path):
+    """model-best, as `spacy package` would ship it, loads with the teacher gone and lists the
+    student's inference components only; its predictions are those of the trained pipeline."""
+    out = train_student("student_maxent_kd.cfg", teachers["crf"], tmp_path, **{"paths.raw": None})
+    best = spacy.load(out / "model-best")
+    assert best.pipe_names == best.component_names == ["tok2vec", "ner"]
+    last = spacy.load(out / "model-last")
+    text = "Peter lives in Berlin ."
+    assert [(e.text, e.label_) for e in best(text).ents] == [(e.text, e.label_) for e in last(text).ents]
+
+
+@pytest.mark.parametrize("override,code", [({"nlp.pipeline": ["tok2vec", "ner", "kd"]}, "E300"),
+                                           ({"training.frozen_components": ["kd"]}, "E301"),
+                                           ({"training.frozen_components": ["ner"]}, "E301")],
+                         ids=["kd_after_student", "kd_frozen", "student_frozen"])
+def test_spacy_train_refuses_kd_that_cannot_reach_its_student(override, code, teachers, tmp_path):
+    """`spacy train` with kd after its student, or with kd or the student frozen, would finish
+    and report scores without using the teacher once: it stops at initialize instead."""
+    with pytest.raises(ValueError, match=rf"\[skd-{code}\]"):
+        train_student("student_maxent_kd.cfg", teachers["crf"], tmp_path, **{"paths.raw": None, **override})
 
 
 def test_student_crf_kd_config_case3(teachers, tmp_path):

@@ -9,7 +9,10 @@ from spacy.cli._util import ENV_VARS, parse_config_overrides
 from wasabi import msg
 
 from ..errors import Errors
-from ..training.annotate import STORES, InputSplit, TeacherRunner, annotate, merge_shards, parse_shards
+from ..teacher.runner import TeacherRunner
+from ..training.annotate import STORES, annotate, parse_shards
+from ..training.merge import merge_shards
+from ..training.texts import InputSplit
 from . import skd_cli
 
 

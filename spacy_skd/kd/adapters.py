@@ -23,12 +23,13 @@ import torch
 
 from ..errors import Errors
 from ..structs.chain import LinearChainCRF, TransitionMask
+from .objectives import check_objective
+from .padding import pad_outputs
 from .parser_targets import ParserPotentials, parser_targets
 from .span_targets import SpanPotentials, span_targets
 from .targets import KDTargets, crf_targets, maxent_targets
 
 KINDS = ("crf", "maxent")  # tagger structures; parser and span teachers are in _CASES below
-OBJECTIVES = ("structural", "posterior", "token", "top1", "none")
 TEMPERATURE_MODES = ("auto", "local", "global")
 
 # (teacher kind, student kind, objective) combinations that are defined
@@ -80,17 +81,12 @@ def pad_emissions(arrays: Sequence[Dict[str, numpy.ndarray]], n_tags: int,
 
     RETURNS (Tuple[Tensor, LongTensor]): emissions [B, N, L] (float32) and lengths [B].
     """
-    lengths = [len(a["emissions"]) for a in arrays]
-    emissions = torch.zeros(len(arrays), max(lengths, default=0), n_tags)
-    for b, (a, n) in enumerate(zip(arrays, lengths)):
-        emissions[b, :n] = torch.from_numpy(numpy.asarray(a["emissions"], dtype="float32"))
-    return emissions.to(device), torch.tensor(lengths, dtype=torch.long, device=device)
+    return pad_outputs(arrays, "emissions", lambda n: (n, n_tags), device=device)
 
 
 def resolve_case(teacher: str, student: str, objective: str) -> str:
     """The paper's case for this pair and objective, or a coded error saying what is supported."""
-    if objective not in OBJECTIVES:
-        raise ValueError(Errors.E165.format(value=objective, options=", ".join(OBJECTIVES)))
+    check_objective(objective)
     cases = _CASES.get((teacher, student))
     if cases is None or objective not in cases:
         supported = ", ".join(sorted(cases)) if cases else "none"
@@ -100,7 +96,7 @@ def resolve_case(teacher: str, student: str, objective: str) -> str:
 
 def resolve_temperature_mode(mode: str, student: str) -> str:
     """auto = global for CRF students (local tempering makes their loss unbounded below,
-    algorithms.md 2.5) and local for MaxEnt and sequence-labelling students (paper parity; each
+    docs/algorithms.md §2.5) and local for MaxEnt and sequence-labelling students (paper parity; each
     slot is independent)."""
     if mode not in TEMPERATURE_MODES:
         raise ValueError(Errors.E167.format(value=mode, options=", ".join(TEMPERATURE_MODES)))

@@ -41,7 +41,7 @@ def structural_crf_loss(
 ) -> torch.Tensor:
     """Structural KD into a CRF student (case 1a; case 3 with factorised targets).
 
-    loss_b = T² · (log Z_s(θ_s / T) - ⟨μ_t, θ_s / T⟩), with the substructures of algorithms.md
+    loss_b = T² · (log Z_s(θ_s / T) - ⟨μ_t, θ_s / T⟩), with the substructures of docs/algorithms.md
     §2.1: pair i carries A[y_{i-1}, y_i] + E[i, y_i], the start slot start[y_0] + E[0, y_0],
     the end slot end[y_{n-1}]. For consistent targets (global temperature, T = 1, or a factorised
     teacher) this is exactly T² · H(P_t^T, P_s^T) >= T² · H(P_t^T) >= 0, and its gradient is
@@ -63,7 +63,7 @@ def structural_crf_loss(
     temperature (float): T > 0, the temperature the targets were built with.
     clamp_negative (bool): paper parity for *locally tempered* pair targets (targets.consistent
         False). Those lie outside the marginal polytope and make this loss unbounded below
-        (algorithms.md §2.5); the reference clamps per-sentence losses at 0, which also zeroes
+        (docs/algorithms.md §2.5); the reference clamps per-sentence losses at 0, which also zeroes
         their gradient, and so does this flag. Consistent targets are never clamped: their loss
         is >= 0 exactly, and a negative value is a bug for `check_loss` to report. Without the
         flag, local pair targets at T != 1 give warning W150.
@@ -146,17 +146,22 @@ def posterior_crf_loss(
     return loss.to(emissions.dtype)
 
 
-def check_loss(loss: torch.Tensor, name: str, tol: float = 1e-4) -> torch.Tensor:
-    """Raise E159 if any per-sentence KD loss is NaN, infinite or below -tol; return it unchanged.
+def check_loss(loss: torch.Tensor, name: str, tol: float = 1e-4, *, component: bool = False) -> torch.Tensor:
+    """Raise if any loss value is NaN, infinite or below -tol; return `loss` unchanged.
 
-    KD losses are cross-entropies or KLs, so a negative value beyond rounding is a bug upstream,
+    KD losses are cross-entropies or KLs and a component's training loss is a negative
+    log-likelihood plus such a term, so a negative value beyond rounding is a bug upstream,
     never something to clamp (the one documented exception is `clamp_negative` in
     `structural_crf_loss`). Costs one device sync. `tol` is absolute; the CRF losses here are
     computed in float64, so their rounding stays far below it.
+
+    name (str): the KD objective (E159), or with `component` the component whose loss it is (E102).
     """
     finite = torch.isfinite(loss)
     if not bool((finite & (loss >= -tol)).all()):
         value = loss.detach().min().item() if bool(finite.all()) else loss.detach()[~finite][0].item()
+        if component:
+            raise ValueError(Errors.E102.format(name=name, value=value))
         raise ValueError(Errors.E159.format(name=name, value=value, n_bad=int((~finite).sum())))
     return loss
 
@@ -170,14 +175,20 @@ OBJECTIVES: Dict[str, Dict[str, Optional[KDLoss]]] = {
 }
 
 
+def check_objective(name: str) -> str:
+    """`name` if it is a KD objective (a key of OBJECTIVES, the one list of them), else E152."""
+    if name not in OBJECTIVES:
+        raise ValueError(Errors.E152.format(value=name, options=", ".join(OBJECTIVES)))
+    return name
+
+
 def get_objective(name: str, student: str) -> Optional[KDLoss]:
     """The loss for objective `name` and a student of structure `student` ("crf" or "maxent").
 
     CRF losses take (emissions, transitions, lengths, start, end, mask, targets, *, temperature),
     MaxEnt losses (logits, lengths, targets, *, temperature). None means no KD term.
     """
-    if name not in OBJECTIVES:
-        raise ValueError(Errors.E152.format(value=name, options=", ".join(OBJECTIVES)))
+    check_objective(name)
     if student not in STUDENTS:
         raise ValueError(Errors.E153.format(value=student, name=name, options=", ".join(STUDENTS)))
     if student not in OBJECTIVES[name]:  # only ("token", "crf")

@@ -1,5 +1,5 @@
 """Cases 1b and 2b: a graph-based parser teacher's head and relation distributions as targets
-for a dependency-parsing-as-sequence-labelling student (algorithms.md 5.1).
+for a dependency-parsing-as-sequence-labelling student (docs/algorithms.md §5.1).
 
 The student tags each word with one joint label ("+1_det", "ROOT_root", ...). The teacher's
 probability of a label is P_t(head | word) * P_t(rel | word, head) for the label's head and
@@ -7,7 +7,7 @@ relation; heads outside the sentence and labels the student's vocabulary lacks g
 Unlike the reference there is no probability floor on impossible labels: they are masked
 exactly, and the mass the vocabulary cannot represent is reported (`lost`), not hidden.
 
-Temperature, the two meanings of algorithms.md 0:
+Temperature, the two meanings of docs/algorithms.md §0:
 - local (the reference): q(label) ∝ (P(h) P(r | h))^(1/T), renormalised per word;
 - global: the teacher's arc and relation scores are divided by T (P_T(h) P_T(r | h)), then
   renormalised over the labels the student has.

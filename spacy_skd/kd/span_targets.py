@@ -1,5 +1,5 @@
 """Case 4: an NER-as-parsing (biaffine span) teacher's BIOES marginals as targets for a MaxEnt
-tagger (algorithms.md 6).
+tagger (docs/algorithms.md §6).
 
 The teacher scores every span independently; restricted to flat structures it is a
 semi-Markov distribution whose per-token BIOES marginals come from the span dynamic program

@@ -3,13 +3,13 @@
 A CRF student factorises over adjacent tag pairs plus a start and an end tag, a MaxEnt student
 over single tags. `KDTargets` holds the teacher's probabilities for all of these slots for one
 padded batch; `crf_targets` and `maxent_targets` build it from teacher potentials, at a
-temperature T applied in one of two ways (algorithms.md §0):
+temperature T applied in one of two ways (docs/algorithms.md §0):
 
 - global: P^T(y) ∝ exp(Score(y) / T). Every slot marginal comes from this one distribution.
 - local: per slot u, q(u) ∝ μ(u)^(1/T) with μ the T = 1 marginal (what StructuralKD does).
   Adjacent locally tempered pair marginals disagree on their shared tag, so they are not the
   marginals of any distribution; a CRF student fitted to them has a loss unbounded below
-  (algorithms.md §2.5). For unaries alone (MaxEnt students) each slot is independent and
+  (docs/algorithms.md §2.5). For unaries alone (MaxEnt students) each slot is independent and
   local tempering is safe.
 
 Everything is computed without gradients, in float64, and returned in `dtype`.

@@ -4,7 +4,7 @@ tokenizers, built so that every sentinel and every sBIO tag is exactly one token
 SenT' reads `<extra_id_0> w_1 <extra_id_1> ... w_L <extra_id_L>` and writes
 `<extra_id_0> t_1 <extra_id_1> ... t_L <extra_id_L> </s>`. With single-token tags each candidate
 continuation is two tokens (tag, next sentinel), so `models/sentscore.py` scores all tags in one
-decoder call per step (algorithms.md 10). Three sources of weights:
+decoder call per step (docs/algorithms.md §10). Three sources of weights:
 
 - `scratch_t5`: a small T5 and a Unigram tokenizer trained on the training text (cased);
 - `minilm_encoder_decoder`: BERT2BERT warm-started from a local BERT (the offline MiniLM);

@@ -15,6 +15,7 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from thinc.api import set_dropout_rate
 
 from ..errors import Errors
+from ..kd.objectives import check_loss
 
 # scores -> (loss, gradients for scores.potentials)
 LossOf = Callable[[object], Tuple[float, Tuple]]
@@ -113,15 +114,16 @@ class TorchHeadPipe(TrainablePipe):
         losses[self.name] += loss
         return losses
 
-    @staticmethod
-    def _loss_and_grads(scores, rebuild: Callable[[Tuple[torch.Tensor, ...]], object],
+    def _loss_and_grads(self, scores, rebuild: Callable[[Tuple[torch.Tensor, ...]], object],
                         per_doc: Callable[[object], torch.Tensor], n_docs: int) -> Tuple[torch.Tensor, Tuple]:
         """Sum of `per_doc(live)` over docs / n_docs and its gradients for `scores.potentials`,
         computed on detached copies (`live = rebuild(copies)`): the model's backprop receives
-        them as output gradients."""
+        them as output gradients. Every loss here is a negative log-likelihood or a
+        cross-entropy: a NaN, infinite or negative one raises E102, never clamped."""
         with torch.enable_grad():
             potentials = tuple(p.detach().requires_grad_() for p in scores.potentials)
             loss = per_doc(rebuild(potentials)).sum() / max(n_docs, 1)
+            check_loss(loss.detach(), self.name, component=True)
             grads = torch.autograd.grad(loss, potentials, allow_unused=True)
         return loss.detach(), grads
 

@@ -13,13 +13,11 @@ The on-disk cache has two levels, both keyed by the teacher's fingerprint and th
   expected transition counts, start/end, Top-1), derived from the potentials without the
   teacher and reused in every epoch and run with the same settings.
 """
-import os
 import warnings
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy
-import spacy
 import torch
 from spacy.language import Language
 from spacy.pipeline import Pipe
@@ -29,15 +27,18 @@ from tqdm import tqdm
 from wasabi import msg
 
 from ..errors import Errors, Warnings
-from ..kd.adapters import make_targets, pad_emissions, resolve_case, resolve_temperature_mode
 from ..kd.batch import KDBatch
 from ..kd.targets import KDTargets
-from ..training.annotate import potentials_cache, run_teacher, targets_space
-from ..training.cache import TeacherCache, fingerprint_pipeline
+from ..teacher.caches import MemoryStore, default_cache_dir, potentials_cache, targets_cache
+from ..teacher.runner import TeacherRunner
+from ..teacher.target_maker import TargetMaker
+from ..training.cache import TeacherCache
+from ..training.strip_kd import create_strip_kd  # noqa: F401  registers spacy-skd.strip_kd.v1 with the factory
+from .kd_placement import check_kd_placement
 from .tagger import SequenceTagger
 
 KDWeight = Union[float, Iterable[float]]
-PARSER_KINDS = ("biaffine", "mfvi")
+Store = Union[TeacherCache, MemoryStore]
 LOSS_MIXES = ("interpolate", "add")
 # share of the teacher's mass outside a parser student's label vocabulary worth a warning
 LOST_MASS_WARN = 0.01
@@ -104,9 +105,11 @@ class StructuralKD(Pipe):
         self.scale_t2 = bool(scale_t2)
         self._weights = _as_schedule(kd_weight)
         self.teacher: Optional[Language] = None
-        self._raw = self._targets = None  # TeacherCache or _MemoryStore, set at initialize
-        self._mode = "global"
-        self._store_targets = True
+        self.runner: Optional[TeacherRunner] = None  # the loaded teacher, set at initialize
+        self.target_maker: Optional[TargetMaker] = None  # potentials -> this student's targets
+        # the teacher's raw potentials and the student's targets: on disk, or in memory
+        self.potentials_store: Optional[Store] = None
+        self.targets_store: Optional[Store] = None
         self._lost = [0.0, 0]
         self.lost_mass: Optional[float] = None  # parser teachers: mean mass per word outside the vocabulary
 
@@ -132,12 +135,16 @@ class StructuralKD(Pipe):
         nlp = nlp or self.nlp
         if teacher is None:
             raise ValueError(Errors.E169.format(name=self.name))
-        self.teacher = teacher if isinstance(teacher, Language) else _load_teacher(teacher)
-        student = self._student(nlp)
-        teacher_pipe = self._teacher_pipe()
-        self._check_pair(student, teacher_pipe)
-        mode = resolve_temperature_mode(self.temperature_mode, student.kd_kind)
-        if mode == "local" and student.kd_kind == "crf" and teacher_pipe.kd_kind == "crf" \
+        if self.student_name not in nlp.component_names:
+            raise ValueError(Errors.E170.format(name=self.name, student=self.student_name, pipes=nlp.pipe_names))
+        check_kd_placement(nlp, self.student_name)  # before the student, neither frozen
+        self.runner = TeacherRunner(teacher, self.teacher_component)
+        self.teacher = self.runner.nlp
+        student = self._get_student(nlp)
+        teacher_pipe = self.runner.pipe
+        maker = TargetMaker(teacher_pipe, student, self.objective, temperature=self.temperature,
+                            temperature_mode=self.temperature_mode)
+        if maker.mode == "local" and student.kd_kind == "crf" and teacher_pipe.kd_kind == "crf" \
                 and self.objective == "structural" and self.temperature != 1.0:
             warnings.warn(Warnings.W151.format(name=self.name, T=self.temperature))
         if not student.labels:  # runs before the student's own initialize: give it its labels
@@ -148,24 +155,19 @@ class StructuralKD(Pipe):
         gold_labels = set()
         if student.kd_kind != "seqlabel":
             gold_labels = {ent.label_ for eg in get_examples() for ent in eg.reference.ents}
-        _check_labels(teacher_pipe, student, extra_student=gold_labels)
-        case = resolve_case(teacher_pipe.kd_kind, student.kd_kind, self.objective)
-        target_space = targets_space(teacher_pipe.kd_kind, student.kd_kind, case, student.kd_space_key())
+        maker.check_labels(extra_student=gold_labels)
         self._lost = [0.0, 0]  # parser teachers: teacher mass outside the student's vocabulary, words
+        self.close()
         if self.use_cache:
-            directory = Path(cache_dir or os.environ.get("SKD_CACHE_DIR") or Path.home() / ".cache" / "spacy-skd")
-            fingerprint = fingerprint_pipeline(self.teacher, self.teacher_component)
+            directory = Path(cache_dir) if cache_dir else default_cache_dir()
+            fingerprint = self.runner.fingerprint
             # as `skd annotate` writes them
-            self._raw = potentials_cache(directory, fingerprint, teacher_pipe.kd_kind) if keep_potentials \
-                else _MemoryStore()
-            self._targets = TeacherCache(directory, fingerprint=fingerprint, space=target_space,
-                                         temperature=self.temperature, mode=mode)
+            self.potentials_store = potentials_cache(directory, fingerprint, teacher_pipe.kd_kind) \
+                if keep_potentials else MemoryStore()
+            self.targets_store = targets_cache(directory, fingerprint, maker.space, self.temperature, maker.mode)
         else:
-            self._raw, self._targets = _MemoryStore(), _MemoryStore()
-        self._mode = mode
-        # parser targets are [n, V] per sentence, V ~ 1000 joint labels: kept as the teacher's
-        # O(n^2 R) potentials only and made per batch (a gather), not stored a second time
-        self._store_targets = teacher_pipe.kd_kind not in PARSER_KINDS
+            self.potentials_store, self.targets_store = MemoryStore(), MemoryStore()
+        self.target_maker = maker
         words = list(dict.fromkeys(_words(eg.predicted) for eg in get_examples()))
         self._prepare_corpus(words)
         if self._lost[1]:
@@ -175,6 +177,13 @@ class StructuralKD(Pipe):
                 warnings.warn(Warnings.W152.format(name=self.name, student=self.student_name, mass=lost))
             else:
                 msg.info(f"[{self.name}] teacher mass outside the student's label vocabulary: {lost:.3%} per word")
+
+    def close(self) -> None:
+        """Close the caches opened at initialize (their entries stay on disk) and drop them."""
+        for store in (self.potentials_store, self.targets_store):
+            if store is not None:
+                store.close()
+        self.potentials_store = self.targets_store = None
 
     # -- update ---------------------------------------------------------------------------------
     def update(self, examples: Iterable[Example], *, drop: float = 0.0, sgd=None,
@@ -187,12 +196,12 @@ class StructuralKD(Pipe):
         if self.teacher is None:
             raise ValueError(Errors.E169.format(name=self.name))
         weight = next(self._weights)
-        student = self._student(self.nlp)
-        _check_labels(self._teacher_pipe(), student)
+        student = self._get_student(self.nlp)
+        self.target_maker.check_labels()
         unlabeled = torch.tensor([bool(eg.reference.user_data.get("skd_unlabeled")) for eg in examples])
         # the teacher's Top-1 is read by Top-1 KD and as the pseudo-gold of unlabeled sentences
-        items = self._targets_for([_words(eg.predicted) for eg in examples],
-                                  top1=self.objective == "top1" or bool(unlabeled.any()))
+        items = self.targets_for([_words(eg.predicted) for eg in examples],
+                                 top1=self.objective == "top1" or bool(unlabeled.any()))
         student.set_kd_batch(KDBatch(
             examples=[id(eg) for eg in examples], targets=KDTargets.stack(items), objective=self.objective,
             weight=float(weight),
@@ -202,18 +211,19 @@ class StructuralKD(Pipe):
         return losses
 
     # -- teacher and cache ----------------------------------------------------------------------
-    def _targets_for(self, batch: Sequence[tuple], *, top1: bool = True) -> List[KDTargets]:
+    def targets_for(self, batch: Sequence[tuple], *, top1: bool = True) -> List[KDTargets]:
         """Targets (B = 1 items) for each sentence: cached ones are read; the rest are made from
         cached potentials, running the teacher only for sentences it has never seen. `top1`
         False skips the Top-1 trees of parser targets, which are made per batch, never stored."""
-        # parser targets are never stored (see initialize): skip a lookup that can only miss
-        found = self._targets.get_many(batch) if self._store_targets else [None] * len(batch)
+        maker = self.target_maker
+        # parser targets are never stored (see TargetMaker): skip a lookup that can only miss
+        found = self.targets_store.get_many(batch) if maker.stores_targets else [None] * len(batch)
         missing = list(dict.fromkeys(w for w, hit in zip(batch, found) if hit is None))
         made: Dict[tuple, Dict[str, numpy.ndarray]] = {}
         for chunk, arrays in self._make_targets(missing, top1=top1):
             made.update(zip(chunk, arrays))
         return [KDTargets.from_arrays(hit if hit is not None else made[w], temperature=self.temperature,
-                                      mode=self._mode) for w, hit in zip(batch, found)]
+                                      mode=maker.mode) for w, hit in zip(batch, found)]
 
     def _prepare_corpus(self, words: Sequence[tuple]) -> None:
         """The pass at initialize, with a progress bar: run the teacher over every sentence it
@@ -224,8 +234,8 @@ class StructuralKD(Pipe):
             for start in range(0, len(words), self.batch_size):
                 chunk = words[start : start + self.batch_size]
                 missing = chunk
-                if self._store_targets:
-                    missing = [w for w, hit in zip(chunk, self._targets.get_many(chunk)) if hit is None]
+                if self.target_maker.stores_targets:
+                    missing = [w for w, hit in zip(chunk, self.targets_store.get_many(chunk)) if hit is None]
                 for _ in self._make_targets(missing, top1=False, initial=True):
                     pass
                 bar.update(len(chunk))
@@ -235,80 +245,35 @@ class StructuralKD(Pipe):
         """(sentences, their target arrays) per chunk of `batch_size` distinct sentences, read
         from the cached potentials chunk by chunk (the teacher runs for the unseen ones), and
         stored when targets are kept (taggers). `initial` also counts the lost teacher mass."""
-        student = self._student(self.nlp) if missing else None
+        maker = self.target_maker
+        device = student_device(maker.student) if missing else None
         for start in range(0, len(missing), self.batch_size):
             chunk = list(missing[start : start + self.batch_size])
-            potentials = list(self._raw.get_many(chunk))
+            potentials = list(self.potentials_store.get_many(chunk))
             todo = [i for i, found in enumerate(potentials) if found is None]
             if todo:
-                outputs = self._run_teacher([chunk[i] for i in todo])
-                self._raw.put_many([chunk[i] for i in todo], outputs)
+                outputs = self.runner([chunk[i] for i in todo])
+                self.potentials_store.put_many([chunk[i] for i in todo], outputs)
                 for i, output in zip(todo, outputs):
                     potentials[i] = output
-            targets = make_targets(self._potentials(potentials, student),
-                                   student.kd_kind, self.objective, temperature=self.temperature,
-                                   mode=self._mode, space=student.kd_space(self._teacher_pipe()),
-                                   scheme=student.cfg.get("scheme"),
-                                   report_lost=self._count_lost if initial else None,
-                                   top1=top1 or self._store_targets)
+            targets = maker.make(potentials, device=device, top1=top1,
+                                 report_lost=self._count_lost if initial else None)
             arrays = [item.to_arrays() for item in targets.split()]
-            if self._store_targets:
-                self._targets.put_many(chunk, arrays)
+            if maker.stores_targets:
+                self.targets_store.put_many(chunk, arrays)
             yield chunk, arrays
-
-    def _run_teacher(self, batch: Sequence[tuple]) -> List[Dict[str, numpy.ndarray]]:
-        """The teacher's raw outputs per sentence (emissions, logits, arc/relation or span
-        scores: see each teacher's `teacher_outputs`), after the components it listens to."""
-        self._teacher_pipe()  # checks the component
-        return run_teacher(self.teacher, self.teacher_component, batch)
-
-    def _potentials(self, arrays: Sequence[Dict[str, numpy.ndarray]], student: SequenceTagger):
-        """Pad per-sentence teacher outputs into a batch; a tagger teacher's live CRF scores are
-        added, seen through the student's transition mask."""
-        teacher_pipe = self._teacher_pipe()
-        device = student_device(student)
-        if not isinstance(teacher_pipe, SequenceTagger):
-            return teacher_pipe.teacher_batch(arrays, device)
-        emissions, lengths = pad_emissions(arrays, len(teacher_pipe.tags), device)
-        return student.teacher_view(emissions, lengths, teacher_pipe.crf_parameters(),
-                                    teacher_pipe.transition_mask(device))
 
     def _count_lost(self, lost: torch.Tensor, lengths: torch.Tensor) -> None:
         self._lost[0] += float(lost.sum())
         self._lost[1] += int(lengths.sum())
 
-    # -- checks ---------------------------------------------------------------------------------
-    def _student(self, nlp: Language) -> SequenceTagger:
-        if self.student_name not in nlp.pipe_names:
+    def _get_student(self, nlp: Language) -> SequenceTagger:
+        if self.student_name not in nlp.component_names:
             raise ValueError(Errors.E170.format(name=self.name, student=self.student_name, pipes=nlp.pipe_names))
         student = nlp.get_pipe(self.student_name)
         if not isinstance(student, SequenceTagger):
             raise ValueError(Errors.E171.format(student=self.student_name, type=type(student).__name__))
         return student
-
-    def _teacher_pipe(self):
-        """The teacher component: anything with a `kd_kind` and `teacher_outputs` (the skd
-        taggers, parsers and span NER)."""
-        if self.teacher_component not in self.teacher.pipe_names:
-            raise ValueError(Errors.E172.format(component=self.teacher_component, pipes=self.teacher.pipe_names))
-        pipe = self.teacher.get_pipe(self.teacher_component)
-        if not getattr(pipe, "kd_kind", None) or not hasattr(pipe, "teacher_outputs"):
-            raise ValueError(Errors.E171.format(student=self.teacher_component, type=type(pipe).__name__))
-        return pipe
-
-    def _check_pair(self, student: SequenceTagger, teacher) -> None:
-        resolve_case(teacher.kd_kind, student.kd_kind, self.objective)
-        if student.kd_kind == "seqlabel" and student.cfg["encoding"] != "offset":
-            raise ValueError(Errors.E182.format(encoding=student.cfg["encoding"]))
-        teacher_scheme = getattr(teacher, "cfg", {}).get("scheme")
-        if teacher_scheme is None:
-            return  # a span teacher maps onto the student's scheme; parsers have none
-        if teacher_scheme != student.cfg["scheme"]:
-            raise ValueError(Errors.E173.format(teacher=teacher_scheme, student=student.cfg["scheme"],
-                                                name=self.student_name))
-        if teacher.kd_kind == "maxent" and student.kd_kind == "crf" and student.cfg["constrained"] \
-                and self.objective == "structural":
-            raise ValueError(Errors.E174.format(student=self.student_name))
 
 
 def student_device(student: SequenceTagger) -> torch.device:
@@ -316,31 +281,6 @@ def student_device(student: SequenceTagger) -> torch.device:
     if head.layers:
         return head.layers[0].shims[0].device
     return torch.device("cpu")
-
-
-def _check_labels(teacher, student: SequenceTagger, extra_student: Iterable[str] = ()) -> None:
-    """Teacher and student must tag the same labels: KD compares distributions over one tag set.
-    A sequence-labelling parser's joint labels must use only relations the teacher predicts."""
-    if student.kd_kind == "seqlabel":
-        missing = sorted(set(student.relations) - set(teacher.labels))
-        if missing:
-            raise ValueError(Errors.E183.format(student=student.name, teacher=teacher.name, missing=missing))
-        return
-    only_teacher = sorted(set(teacher.labels) - set(student.labels))
-    only_student = sorted((set(student.labels) | set(extra_student)) - set(teacher.labels))
-    if only_teacher or only_student:
-        raise ValueError(Errors.E175.format(teacher=teacher.name, student=student.name,
-                                            only_teacher=only_teacher or "none", only_student=only_student or "none"))
-
-
-def _load_teacher(path: Union[str, Path]) -> Language:
-    path = Path(path)
-    if not path.exists():
-        raise ValueError(Errors.E176.format(path=path))
-    try:
-        return spacy.load(path)
-    except (OSError, ValueError) as err:
-        raise ValueError(Errors.E177.format(path=path, err=err)) from err
 
 
 def _as_schedule(kd_weight: KDWeight) -> Iterator[float]:
@@ -358,16 +298,3 @@ def _constant(value: float) -> Iterator[float]:
 
 def _words(doc: Doc) -> tuple:
     return tuple(token.text for token in doc)
-
-
-class _MemoryStore:
-    """The cache's get_many/put_many in memory, for `cache = false` (one run, no disk)."""
-
-    def __init__(self):
-        self._data: Dict[tuple, Dict[str, numpy.ndarray]] = {}
-
-    def get_many(self, batch: Sequence[tuple]) -> List[Optional[Dict[str, numpy.ndarray]]]:
-        return [self._data.get(tuple(words)) for words in batch]
-
-    def put_many(self, batch: Sequence[tuple], arrays: Sequence[Dict[str, numpy.ndarray]]) -> None:
-        self._data.update(zip(map(tuple, batch), arrays))

@@ -6,7 +6,7 @@ Gold is read as a *partial* annotation: each token either has a known tag or is 
 or misaligned), and the loss is -log p(sequence agrees with the known tags), exact for the CRF
 and per-token for MaxEnt. Subclasses say how to score (`_log_likelihood`) and decode.
 """
-from typing import Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
 import torch
@@ -16,13 +16,14 @@ from spacy.vocab import Vocab
 from thinc.api import Model
 
 from ..errors import Errors
-from ..kd.adapters import TeacherPotentials, make_targets, resolve_case, resolve_temperature_mode
+from ..kd.adapters import TeacherPotentials, make_targets, pad_emissions, resolve_case, resolve_temperature_mode
 from ..kd.batch import KDBatch
 from ..kd.objectives import get_objective
 from ..models.tagger import TaggerScores
 from ..structs.chain import TransitionMask
 from ..structs.tag_schemes import allowed_transitions, check_scheme, spans_to_tags, tag_set, tags_to_spans
 from ._torch_pipe import TorchHeadPipe
+from .kd_placement import check_kd_placement
 
 
 class SequenceTagger(TorchHeadPipe):
@@ -59,6 +60,14 @@ class SequenceTagger(TorchHeadPipe):
         return TransitionMask(start.to(device), trans.to(device), end.to(device))
 
     # -- initialize -----------------------------------------------------------------------------
+    def initialize(self, get_examples: Callable[[], Iterable[Example]], *, nlp=None,
+                   labels: Optional[Sequence[str]] = None) -> None:
+        """As TorchHeadPipe.initialize; first refuses a KD component placed where it could not
+        reach this student (after it, or frozen: E300, E301)."""
+        if nlp is not None:
+            check_kd_placement(nlp, self.name)
+        super().initialize(get_examples, nlp=nlp, labels=labels)
+
     def _n_outputs(self) -> int:
         return len(self.tags)
 
@@ -89,14 +98,11 @@ class SequenceTagger(TorchHeadPipe):
                losses: Optional[Dict[str, float]] = None) -> Dict[str, float]:
         """Learn from a batch: gold NLL, plus KD when structural_kd handed over targets."""
         examples = list(examples)
-
-        def loss_of(scores: TaggerScores) -> Tuple[float, Tuple]:
-            try:
-                return self.get_loss(examples, scores)
-            finally:
-                self._kd = None  # targets belong to this batch only
-
-        return self._step(examples, loss_of, "update", drop=drop, sgd=sgd, losses=losses)
+        try:
+            return self._step(examples, lambda scores: self.get_loss(examples, scores), "update",
+                              drop=drop, sgd=sgd, losses=losses)
+        finally:
+            self._kd = None  # targets belong to this batch only, even one skipped as empty
 
     def set_kd_batch(self, batch: Optional[KDBatch]) -> None:
         """Teacher targets for the next `update` (set by the structural_kd component)."""
@@ -112,7 +118,9 @@ class SequenceTagger(TorchHeadPipe):
         """
         examples = list(examples)
         validate_examples(examples, f"{type(self).__name__}.get_loss")
-        kd = self._kd if self._kd is not None and self._kd.matches(examples) else None
+        kd = self._kd
+        if kd is not None and not kd.matches(examples):  # never drop the teacher silently
+            raise ValueError(Errors.E302.format(name=self.name, n_kd=len(kd.examples), n=len(examples)))
         device = scores.emissions.device
         allowed = self._gold_allowed(examples, scores.emissions.shape, device)
         if kd is not None:
@@ -133,16 +141,12 @@ class SequenceTagger(TorchHeadPipe):
             return (1.0 - kd.weight) * gold + kd.weight * term
 
         loss, grads = self._tagger_loss_and_grads(scores, per_doc, len(examples))
-        value = float(loss)
-        if not (value > -1e-4) or value == float("inf"):  # NaN, -x or inf: a bug upstream, never clamp
-            raise ValueError(Errors.E102.format(name=self.name, value=value))
-        return value, grads
+        return float(loss), grads
 
-    @classmethod
-    def _tagger_loss_and_grads(cls, scores: TaggerScores, per_doc: Callable[[TaggerScores], torch.Tensor],
+    def _tagger_loss_and_grads(self, scores: TaggerScores, per_doc: Callable[[TaggerScores], torch.Tensor],
                                n_docs: int) -> Tuple[torch.Tensor, Tuple]:
         """`_loss_and_grads` for tagger scores (emissions first, then any CRF scores)."""
-        return cls._loss_and_grads(scores, lambda p: TaggerScores(p[0], scores.lengths, *p[1:]), per_doc, n_docs)
+        return self._loss_and_grads(scores, lambda p: TaggerScores(p[0], scores.lengths, *p[1:]), per_doc, n_docs)
 
     def _kd_term(self, live: TaggerScores, targets, objective: str, temperature: float) -> torch.Tensor:
         """The KD loss per doc [B]: NLL of the teacher's Top-1 for `top1`, else the objective."""
@@ -200,6 +204,18 @@ class SequenceTagger(TorchHeadPipe):
         scores = self.model.predict(docs)
         emissions = scores.emissions.float().cpu().numpy()
         return [{"emissions": emissions[b, : len(doc)].copy()} for b, doc in enumerate(docs)]
+
+    def teacher_batch(self, arrays: Sequence[Dict[str, numpy.ndarray]], device: torch.device) -> TeacherPotentials:
+        """Cached `teacher_outputs` padded into this tagger's potentials: the emissions, a CRF's
+        live transition scores, and its own transition mask (a student may replace it:
+        `teacher_view`)."""
+        emissions, lengths = pad_emissions(arrays, len(self.tags), device)
+        crf = self.crf_parameters()
+        mask = self.transition_mask(device)
+        if crf is None:
+            return TeacherPotentials("maxent", emissions, lengths, mask=mask)
+        transitions, start, end = (t.to(device) for t in crf)
+        return TeacherPotentials("crf", emissions, lengths, transitions, start, end, mask)
 
     def kd_space(self, teacher=None) -> List[str]:
         """This student's target space for teachers of another structure (a span teacher): its tags."""

@@ -3,7 +3,7 @@
 The biaffine parser of Dozat & Manning (2017) scores every (dependent, head) pair and every
 relation given the pair; each word then picks its head with its own softmax (no tree CRF), and
 its relation with a softmax conditioned on that head. This is the teacher of case 1b
-(algorithms.md 5.3): the KD adapter reads P(h | d) and P(r | d, h) per word. Decoding runs MST
+(docs/algorithms.md §5.3): the KD adapter reads P(h | d) and P(r | d, h) per word. Decoding runs MST
 over the head log-probabilities, so predictions are always single-root trees.
 
 Layout: index 0 of both dependent and head axes is ROOT; words are 1..n_b; H = N + 1.
@@ -142,7 +142,7 @@ class HeadSelection:
 
     def loss(self, heads: torch.Tensor, rels: torch.Tensor) -> torch.Tensor:
         """Negative log-likelihood [B] (summed over words; divide by B for the sentence-level
-        reduction of algorithms.md 0). Differentiable in the scores."""
+        reduction of docs/algorithms.md §0). Differentiable in the scores."""
         return -self.log_prob(heads, rels)
 
     # -- decoding -------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 Sibling, co-parent and grandparent factors couple pairs of arcs. Exact inference over them is
 intractable, so a fixed number of mean-field updates refines the per-word head distributions
 Q(h | d); training backpropagates through the unrolled updates, and the final Q replaces the
-first-order P(h | d) everywhere (loss, KD targets, decoding). Case 2b teacher, algorithms.md 5.4.
+first-order P(h | d) everywhere (loss, KD targets, decoding). Case 2b teacher, docs/algorithms.md §5.4.
 """
 from functools import cached_property
 from typing import Optional

@@ -1,7 +1,7 @@
 """Dependency parsing as sequence labelling (Strzyz et al. 2019) and the teacher -> student label map.
 
 Each word gets one label that names its head and relation, so a tagger can be a parser student
-(algorithms.md 5.1, 5.2). Label grammar, for word i (1-based) with head h (0 = ROOT) and relation r:
+(docs/algorithms.md §5.1, §5.2). Label grammar, for word i (1-based) with head h (0 = ROOT) and relation r:
 
     label  := head "_" rel   split at the FIRST "_": head parts never contain "_", relations may
                              (and may contain ":", e.g. "obl:tmod", "nmod:poss"); rel is non-empty.

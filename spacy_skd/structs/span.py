@@ -2,9 +2,9 @@
 
 The teacher scores every span independently; structural KD into a BIOES tagger (case 4) needs
 the per-word BIOES marginals of the distribution it induces over *flat* structures, i.e. sets of
-non-overlapping labelled spans (algorithms.md 6.2). A semi-Markov forward/backward pass without
+non-overlapping labelled spans (docs/algorithms.md §6.2). A semi-Markov forward/backward pass without
 transitions gives them in O(B N^2 R) work, in log space and with no subtraction anywhere
-(algorithms.md 6.4), so nothing cancels catastrophically and nothing needs clamping.
+(docs/algorithms.md §6.4), so nothing cancels catastrophically and nothing needs clamping.
 `bioes_log_marginals_reference` is the same recursion written as plain loops over one sentence:
 the baseline of `benchmarks/span_dp.py` and a second implementation for the tests.
 """
@@ -193,7 +193,7 @@ class SpanNER:
         return target.to(self.scores.device)
 
     def decode(self) -> List[List[Span]]:
-        """Flat decoding (Yu et al. 2020; algorithms.md 6.1): the argmax class of every span,
+        """Flat decoding (Yu et al. 2020; docs/algorithms.md §6.1): the argmax class of every span,
         non-null ones taken greedily by that class's raw score, best first, each kept only if it
         shares no word with a kept span (nested spans clash too). Returns (start, end inclusive,
         class 1..R) per sentence, sorted by start. Equal scores go to the earlier start, then

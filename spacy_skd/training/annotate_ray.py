@@ -21,11 +21,12 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy
 
 from ..errors import Errors
-from .annotate import (
-    TeacherRunner, Words, check_shard, check_store, hash_input, read_texts, shard_dir, shard_manifest,
-    split_texts, write_manifest, _check_int,
-)
+from ..teacher.protocol import Words
+from ..teacher.runner import TeacherRunner
+from .annotate import check_int, check_store
 from .cache import pack_arrays, unpack_arrays
+from .manifest import check_shard, shard_dir, shard_manifest, write_manifest
+from .texts import hash_input, read_texts, split_texts
 
 
 class TeacherActor:
@@ -66,12 +67,12 @@ def annotate_ray(teacher: Union[str, Path], texts_path: Union[str, Path], output
     import ray
     import ray.data
 
-    _check_int("batch_size", batch_size, 1)
+    check_int("batch_size", batch_size, 1)
     check_store(store, student_config, overrides)
     if store != "potentials":
         raise ValueError(Errors.E248)
     if workers is not None:
-        _check_int("workers", workers, 1)
+        check_int("workers", workers, 1)
     if not Path(texts_path).exists():
         raise ValueError(Errors.E227.format(path=texts_path))
     counts = {n for _, n in shards}

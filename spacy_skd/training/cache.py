@@ -1,4 +1,4 @@
-"""On-disk cache of per-sentence teacher outputs (DESIGN.md §7 "Cost and scale").
+"""On-disk cache of per-sentence teacher outputs (docs/design.md §7 "Cost and scale").
 
 A teacher's outputs for a training sentence (e.g. `unary` [N, L] marginals, `pairs`
 [N - 1, L, L], `top1` [N] tags) are computed once and reused across epochs and across the runs

@@ -17,7 +17,7 @@ import spacy
 from spacy.training.initialize import convert_vectors
 
 from ..errors import Errors
-from .annotate import read_texts
+from .texts import read_texts
 
 
 def train_floret(texts_path: Union[str, Path], output: Union[str, Path], *, lang: str = "en", dim: int = 300,

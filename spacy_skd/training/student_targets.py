@@ -3,7 +3,8 @@
 When the student is known, a shard can hold exactly what it reads (`benchmarks/cache_bytes.py`:
 a span-NER teacher's O(n^2 R) potentials are ~4.7x the bytes of a MaxEnt BIOES student's unary
 targets). The targets are made by the `structural_kd` component of the student's own training
-config, so they are the entries its `initialize` would store, byte for byte.
+config (its public `initialize`, through the same `TargetMaker`), so they are the entries its
+training run would store, byte for byte.
 """
 from pathlib import Path
 from typing import Dict, Iterator, Optional, Sequence, Tuple, Union
@@ -13,9 +14,13 @@ from spacy.tokens import Doc
 from spacy.training import Example
 
 from ..errors import Errors
-from ..kd.adapters import resolve_case, resolve_temperature_mode
-from .annotate import TeacherRunner, Words, hash_input, targets_space
+from ..pipes.structural_kd import StructuralKD
+from ..teacher.caches import targets_cache
+from ..teacher.protocol import Words
+from ..teacher.runner import TeacherRunner
+from ..teacher.target_maker import PARSER_KINDS, TargetMaker
 from .cache import TeacherCache
+from .texts import hash_input
 
 
 class StudentTargets:
@@ -29,10 +34,8 @@ class StudentTargets:
         (e.g. {"components.kd.temperature": 1.0}).
     """
 
-    def __init__(self, config_path: Union[str, Path], runner: "TeacherRunner",
+    def __init__(self, config_path: Union[str, Path], runner: TeacherRunner,
                  overrides: Optional[Dict[str, object]] = None) -> None:
-        from ..pipes.structural_kd import PARSER_KINDS, StructuralKD  # it imports this module
-
         path = Path(config_path)
         if not path.is_file():
             raise ValueError(Errors.E247.format(path=path))
@@ -51,13 +54,14 @@ class StudentTargets:
         if not self.kd.use_cache:
             raise ValueError(Errors.E246.format(path=path, name=names[0]))
         self.runner = runner
-        student = self.kd._student(self.nlp)
-        self.kd._check_pair(student, runner.nlp.get_pipe(runner.component))  # E166, E173, ... now, not later
-        case = resolve_case(runner.kind, student.kd_kind, self.kd.objective)
+        student = self.nlp.get_pipe(self.kd.student_name)
+        # the pair's checks (E166, E173, ...) now, not after the texts are read
+        maker = TargetMaker(runner.pipe, student, self.kd.objective, temperature=self.kd.temperature,
+                            temperature_mode=self.kd.temperature_mode)
         # the namespace structural_kd opens at initialize (checked against it in `make`)
-        self.space = targets_space(runner.kind, student.kd_kind, case, student.kd_space_key())
-        self.temperature = self.kd.temperature
-        self.mode = resolve_temperature_mode(self.kd.temperature_mode, student.kd_kind)
+        self.space = maker.space
+        self.temperature = maker.temperature
+        self.mode = maker.mode
         self.identity = {"config_name": path.name, "config_sha256": hash_input(path),
                          "overrides": self.overrides, "component": self.kd.student_name,
                          "objective": self.kd.objective, "temperature": self.kd.temperature,
@@ -65,8 +69,7 @@ class StudentTargets:
 
     def open_cache(self, directory: Union[str, Path]) -> TeacherCache:
         """This student's targets namespace in `directory`."""
-        return TeacherCache(directory, fingerprint=self.runner.fingerprint, space=self.space,
-                            temperature=self.temperature, mode=self.mode)
+        return targets_cache(directory, self.runner.fingerprint, self.space, self.temperature, self.mode)
 
     def make(self, directory: Union[str, Path], texts: Sequence[Words], batch_size: int) -> Tuple[int, int]:
         """Store the targets of `texts` in `directory` (`batch_size` sentences per teacher batch
@@ -82,13 +85,11 @@ class StudentTargets:
         try:
             self.kd.initialize(get_examples, nlp=self.nlp, teacher=self.runner.nlp, cache_dir=str(directory),
                                keep_potentials=False)
-            stored = self.kd._targets
+            stored = self.kd.targets_store
             # the manifest names this namespace: it must be the one structural_kd wrote
             assert (stored.meta["space"], stored.meta["temperature"], stored.meta["mode"]) == \
                 (self.space, self.temperature, self.mode), stored.meta
             # one lookup of every text before any write: its misses are the texts computed
             return stored.stats.misses, stored.stats.hits
         finally:
-            if isinstance(self.kd._targets, TeacherCache):
-                self.kd._targets.close()
-            self.kd._raw = self.kd._targets = None  # the potentials were in memory only: free them
+            self.kd.close()  # the potentials were in memory only: free them

@@ -38,8 +38,9 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..errors import Errors
-from .annotate import hash_input, read_texts
+from ..teacher.runner import docs_before
 from .cache import fingerprint_pipeline
+from .texts import hash_input, read_texts
 
 Words = Tuple[str, ...]
 
@@ -77,7 +78,6 @@ class TeacherEncoder:
             raise ValueError(Errors.E390.format(component=component, path=self.path))
         self.component = component
         self.tok2vec: Model = model.get_ref("tok2vec")
-        self.before = [proc for name, proc in self.nlp.pipeline[:self.nlp.pipe_names.index(component)]]
         self.fingerprint = fingerprint_pipeline(self.nlp, component)
         self.lang = self.nlp.lang
 
@@ -88,9 +88,7 @@ class TeacherEncoder:
 
     def __call__(self, batch: Sequence[Sequence[str]]) -> List[numpy.ndarray]:
         """One float32 array [n_words, width] per text."""
-        docs = [Doc(self.nlp.vocab, words=list(words)) for words in batch]
-        for proc in self.before:
-            docs = list(proc.pipe(docs)) if hasattr(proc, "pipe") else [proc(doc) for doc in docs]
+        docs = docs_before(self.nlp, self.component, [Doc(self.nlp.vocab, words=list(words)) for words in batch])
         with torch.no_grad():
             vectors = self.tok2vec.predict(docs)
         return [numpy.asarray(self.tok2vec.ops.to_numpy(v), dtype="float32") for v in vectors]

@@ -4,7 +4,9 @@ from spacy.cli._util import app
 from typer.testing import CliRunner
 
 import spacy_skd.cli  # noqa: F401  (registers `skd` on spaCy's app)
-from spacy_skd.training.annotate import TeacherRunner, read_manifest
+from spacy_skd.teacher.runner import TeacherRunner
+from spacy_skd.training import texts as texts_module
+from spacy_skd.training.manifest import read_manifest
 from tests.conftest import REPO_ROOT, examples_from, train_tagger
 
 STUDENT = REPO_ROOT / "configs" / "student_maxent_kd.cfg"
@@ -47,11 +49,9 @@ def test_cli_annotate_shards_then_merge(teacher, texts, tmp_path):
 
 
 def test_cli_annotate_all_shards_reads_the_input_once(teacher, texts, tmp_path, monkeypatch):
-    from spacy_skd.training import annotate as annotate_module
-
     reads = []
-    original = annotate_module.read_texts
-    monkeypatch.setattr(annotate_module, "read_texts", lambda *a, **k: reads.append(a) or original(*a, **k))
+    original = texts_module.read_texts
+    monkeypatch.setattr(texts_module, "read_texts", lambda *a, **k: reads.append(a) or original(*a, **k))
     result = invoke("annotate", teacher, texts, tmp_path / "out", "--shard", "all/2")
     assert result.exit_code == 0, result.output
     assert "Shard 0/2: 2 texts, 2 computed" in result.output and "Shard 1/2: 1 texts, 1 computed" in result.output

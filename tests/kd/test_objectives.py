@@ -167,7 +167,7 @@ def test_structural_loss_rejects_teacher_mass_on_forbidden_sequences():
     assert torch.isfinite(posterior_crf_loss(*student.args, fixed)).all()
 
 
-# -- local temperature with a CRF student (algorithms.md §2.5) --------------------------------
+# -- local temperature with a CRF student (docs/algorithms.md §2.5) --------------------------------
 @pytest.fixture(scope="module")
 def local_pitfall():
     """Adam on free student potentials (L = 3, n = 4, T = 5) against a fixed teacher, once with
@@ -177,7 +177,7 @@ def local_pitfall():
     targets the loss reaches its floor T² H(P_t^T) ≈ 97.35 within ~25 steps and stays there.
     With local targets it passes 0 after ~125 steps and is ≈ -240 after 300, still falling:
     the tempered pair marginals lie outside the marginal polytope, so log Z_s - ⟨q, θ_s⟩ has
-    no lower bound (algorithms.md §2.5 saw +4.39 -> -12.6 with plain gradient descent).
+    no lower bound (docs/algorithms.md §2.5: about +4 -> -13 with plain gradient descent).
     """
     T, n, L = 5.0, 4, 3
     teacher = random_chain(0, 1, n, L, scale=2.0, lengths=torch.tensor([n]))
@@ -393,7 +393,7 @@ def test_get_objective_table(name, student, expected):
 
 
 def test_objective_names_are_fixed():
-    assert list(OBJECTIVES) == ["structural", "posterior", "token", "top1", "none"]  # DESIGN.md config values
+    assert list(OBJECTIVES) == ["structural", "posterior", "token", "top1", "none"]  # docs/design.md §4 config values
 
 
 @pytest.mark.parametrize("name,student,pattern", [
@@ -454,3 +454,12 @@ def test_pair_counts_not_used_for_local_temperature():
     te, ta = torch.randn(2, 4, 3, dtype=torch.float64), torch.randn(3, 3, dtype=torch.float64)
     local = crf_targets(te, ta, torch.tensor([4, 2]), temperature=3.0, mode="local", counts=True)
     assert local.pairs is not None and local.pair_counts is None
+
+
+def test_every_kd_case_names_a_registered_objective():
+    """One list of objective names: the cases table of kd/adapters uses only OBJECTIVES' keys."""
+    from spacy_skd.kd.adapters import _CASES, resolve_case
+
+    assert {objective for cases in _CASES.values() for objective in cases} <= set(OBJECTIVES)
+    with pytest.raises(ValueError, match=r"\[skd-E152\].*'distill'"):
+        resolve_case("crf", "crf", "distill")

@@ -393,7 +393,7 @@ def test_kd_parser_teacher_to_seqlabel_student(teacher_factory, case, objective,
         kd.update(unlabeled)
         assert torch.equal(student._kd.targets.top1, targets.top1)
         student.set_kd_batch(None)
-    assert kd._targets_for(words[:2])[1].unary.shape == (1, len(words[1]), len(student.labels))
+    assert kd.targets_for(words[:2])[1].unary.shape == (1, len(words[1]), len(student.labels))
     # pure KD (kd_weight 1) lowers the loss and teaches the (perfect) teacher's trees; the batch's
     # targets are dropped after each update
     losses = []
@@ -424,9 +424,9 @@ def test_kd_parser_cache_holds_raw_outputs_and_skips_teacher(trained, tmp_path, 
         assert set(stored) == {"arc", "rel"}
         assert (stored["arc"] == out["arc"]).all() and (stored["rel"] == out["rel"]).all()
     raw.close()
-    assert len(kd._targets) == 0
+    assert len(kd.targets_store) == 0
     nlp.update(examples, sgd=optimizer)
-    assert len(kd._targets) == 0
+    assert len(kd.targets_store) == 0
     first_lost = kd.lost_mass
     kd.update(examples)
     first_targets = nlp.get_pipe("parser")._kd.targets

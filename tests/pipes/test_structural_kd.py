@@ -1,4 +1,5 @@
 """The structural_kd component: teacher loading, label checks, cache, and each case end to end."""
+import numpy
 import pytest
 import spacy
 import torch
@@ -6,6 +7,7 @@ from spacy.training import Example
 
 from spacy_skd.kd.objectives import token_kl_loss
 from spacy_skd.kd.targets import maxent_targets
+from spacy_skd.teacher.runner import TeacherRunner
 from tests.conftest import examples_from, train_tagger
 
 TEXTS = [
@@ -100,9 +102,7 @@ def record_batch_sizes(monkeypatch, owner, method: str) -> list:
 
 
 def test_kd_cache_is_reused_across_runs(teachers, tmp_path, monkeypatch):
-    from spacy_skd.pipes.structural_kd import StructuralKD
-
-    calls = record_batch_sizes(monkeypatch, StructuralKD, "_run_teacher")
+    calls = record_batch_sizes(monkeypatch, TeacherRunner, "__call__")
     for objective in ["structural", "top1"]:  # a KD run and a baseline share one cache
         nlp = student_nlp("skd_crf_tagger", teachers["crf"], objective=objective, cache_dir=tmp_path)
         examples = examples_for(nlp)
@@ -152,8 +152,8 @@ def test_kd_call_is_noop_and_student_loads_without_teacher(teachers, tmp_path):
 def test_kd_errors(case, teachers, tmp_path):
     teacher = teachers["crf"]
     kwargs, factory, data = {}, "skd_crf_tagger", TEXTS
-    expected = {"missing_path": "E176", "no_component": "E172", "labels": "E175", "scheme": "E173",
-                "case3_constrained": "E174", "objective": "E165", "token_crf": "E166", "no_teacher": "E169"}[case]
+    expected = {"missing_path": "E224", "no_component": "E225", "labels": "E175", "scheme": "E173",
+                "case3_constrained": "E174", "objective": "E152", "token_crf": "E166", "no_teacher": "E169"}[case]
     if case == "missing_path":
         teacher = tmp_path / "does-not-exist"
     elif case == "no_component":
@@ -261,4 +261,70 @@ def test_kd_initialize_reads_the_cache_one_batch_at_a_time(teachers, tmp_path, m
         assert sum(sizes) >= len(data)  # every sentence was looked up
     # and the targets it stored are those a batch reads: training runs on them
     kd = nlp.get_pipe("kd")
-    assert len(kd._targets_for([tuple(t.split()) for t, _ in data])) == len(data)
+    assert len(kd.targets_for([tuple(t.split()) for t, _ in data])) == len(data)
+
+
+def test_kd_after_its_student_is_refused(teachers, tmp_path):
+    """A KD component after its student would hand over targets the student already trained
+    without: initialize refuses it and says where it must go."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("skd_crf_tagger", name="ner")
+    nlp.add_pipe("structural_kd", name="kd")
+    nlp.config["initialize"]["components"]["kd"] = {"teacher": str(teachers["crf"]), "cache_dir": str(tmp_path)}
+    examples = examples_for(nlp)
+    with pytest.raises(ValueError, match=r"\[skd-E300\].*'kd'.*'ner'.*pipeline = \['kd', 'ner'\]"):
+        nlp.initialize(lambda: examples)
+
+
+@pytest.mark.parametrize("frozen", ["kd", "ner"])
+def test_kd_with_a_frozen_side_is_refused(frozen, teachers, tmp_path):
+    nlp = student_nlp("skd_crf_tagger", teachers["crf"], cache_dir=tmp_path)
+    nlp.config["training"]["frozen_components"] = [frozen]
+    examples = examples_for(nlp)
+    with pytest.raises(ValueError, match=rf"\[skd-E301\] Component '{frozen}'"):
+        nlp.initialize(lambda: examples)
+
+
+def test_student_refuses_kd_targets_of_other_examples(teachers, tmp_path):
+    """A KD batch for other examples is an error, not a batch trained on gold alone."""
+    nlp = student_nlp("skd_crf_tagger", teachers["crf"], cache_dir=tmp_path)
+    examples = examples_for(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    nlp.get_pipe("kd").update(examples[:2])
+    with pytest.raises(ValueError, match=r"\[skd-E302\] Student 'ner'"):
+        nlp.get_pipe("ner").update(examples[2:], sgd=optimizer)
+    nlp.get_pipe("ner").update(examples[2:], sgd=optimizer)  # the stale batch is gone
+
+
+def _student_gradients(teacher, tmp_path, **kd_cfg) -> list:
+    """The student's parameter gradients after one nlp.update from the same initial weights."""
+    spacy.util.fix_random_seed(0)
+    nlp = student_nlp("skd_crf_tagger", teacher, cache_dir=tmp_path, **kd_cfg)
+    examples = examples_for(nlp)
+    nlp.initialize(lambda: examples)
+    grads = []
+
+    def record(key, param, grad):  # an optimizer that keeps the weights as they are
+        grads.append(numpy.array(grad, copy=True))
+        return param, grad
+
+    nlp.update(examples, sgd=record)
+    return grads
+
+
+def test_kd_targets_change_the_student_gradients(teachers, tmp_path):
+    """The teacher reaches the student's weights: other targets (a weaker teacher) or objective
+    'none' give other gradients, while the same teacher gives the same ones."""
+    weak = train_tagger("skd_crf_tagger", examples_for, tmp_path / "weak", steps=2)
+    strong = _student_gradients(teachers["crf"], tmp_path / "a", kd_weight=0.5)
+    assert len(strong) > 2
+    again = _student_gradients(teachers["crf"], tmp_path / "b", kd_weight=0.5)
+    other = _student_gradients(weak, tmp_path / "c", kd_weight=0.5)
+    gold = _student_gradients(teachers["crf"], tmp_path / "d", objective="none", kd_weight=0.5)
+
+    def same(a, b):
+        return len(a) == len(b) and all(x.shape == y.shape and numpy.allclose(x, y, atol=1e-7) for x, y in zip(a, b))
+
+    assert same(strong, again)
+    assert not same(strong, other)
+    assert not same(strong, gold)

@@ -165,7 +165,7 @@ def test_crf_tagger_constrained_decoding_is_always_valid():
 
 
 def test_registered_names_exist():
-    """The names other issues and configs rely on (DESIGN.md section 4) stay registered."""
+    """The names other issues and configs rely on (docs/design.md §4) stay registered."""
     for name in ["spacy-skd.CRFTagger.v1", "spacy-skd.MaxEntTagger.v1"]:
         assert registry.architectures.get(name)
     for name in ["spacy-skd.CoNLLNER.v1", "spacy-skd.SlotFilling.v1", "spacy-skd.RawText.v1"]:
@@ -192,3 +192,15 @@ def test_tagger_trains_with_spacy_train_on_conll(config, shared_data, tmp_path):
     nlp = spacy.load(tmp_path / "model-best")
     dev = list(create_conll_ner_reader(conll / "dev.conll", scheme="IOB1", limit=300)(nlp))
     assert nlp.evaluate(dev)["ents_f"] > 0.35
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -1.0])
+def test_component_loss_check_lives_in_the_shared_base(bad, monkeypatch):
+    """A NaN, infinite or negative training loss raises E102 from TorchHeadPipe, never clamped."""
+    nlp = spacy.blank("en")
+    ner = nlp.add_pipe("skd_maxent_tagger", name="ner")
+    examples = examples_from(nlp, [("Peter lives in Berlin .", [(0, 1, "PER"), (3, 4, "LOC")])])
+    nlp.initialize(lambda: examples)
+    monkeypatch.setattr(type(ner), "_log_likelihood", lambda self, scores, allowed: scores.emissions.sum((1, 2)) * 0 - bad)
+    with pytest.raises(ValueError, match=r"\[skd-E102\] Component 'ner'"):
+        ner.update(examples)

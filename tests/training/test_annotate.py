@@ -12,12 +12,12 @@ import pytest
 import spacy
 from spacy.tokens import DocBin
 
-from spacy_skd.pipes.structural_kd import StructuralKD
-from spacy_skd.training.annotate import (
-    MANIFEST, InputSplit, TeacherRunner, annotate, merge_shards, parse_shard, read_manifest, shard_dir,
-    write_manifest,
-)
-from spacy_skd.training import annotate as annotate_module
+from spacy_skd.teacher.runner import TeacherRunner
+from spacy_skd.training import texts as texts_module
+from spacy_skd.training.annotate import annotate, parse_shard
+from spacy_skd.training.manifest import MANIFEST, read_manifest, shard_dir, write_manifest
+from spacy_skd.training.merge import merge_shards
+from spacy_skd.training.texts import InputSplit
 from spacy_skd.training.cache import sentence_key
 from tests.conftest import REPO_ROOT, examples_from, train_tagger
 
@@ -109,7 +109,7 @@ def test_annotate_two_shards_merge_equal_one_shard(teachers, texts, tmp_path, mo
     def no_teacher(self, batch):
         raise AssertionError(f"the teacher ran for {batch}")
 
-    monkeypatch.setattr(StructuralKD, "_run_teacher", no_teacher)
+    monkeypatch.setattr(TeacherRunner, "__call__", no_teacher)
     nlp = kd_student(teachers["crf"], tmp_path / "merged")
     examples = [eg for eg in examples_from(nlp, [(line, []) for line in DISTINCT])]
     nlp.initialize(lambda: examples)  # every sentence found: the teacher never runs
@@ -122,13 +122,13 @@ def test_annotate_shared_split_reads_and_hashes_the_input_once(teachers, texts, 
              for i in range(3)]
     calls = {"read_texts": 0, "hash_input": 0}
     for name in calls:
-        original = getattr(annotate_module, name)
+        original = getattr(texts_module, name)
 
         def counted(*args, _name=name, _original=original, **kwargs):
             calls[_name] += 1
             return _original(*args, **kwargs)
 
-        monkeypatch.setattr(annotate_module, name, counted)
+        monkeypatch.setattr(texts_module, name, counted)
     split = InputSplit(texts, 3, runner.lang)
     shared = [annotate(runner, texts, tmp_path / "shared", shard=f"{i}/3", batch_size=2, progress=False, split=split)
               for i in range(3)]
@@ -166,7 +166,7 @@ def test_annotate_resumes_incomplete_shard(teachers, texts, tmp_path):
 
 KILLER = """
 import os, signal, sys
-from spacy_skd.training.annotate import TeacherRunner
+from spacy_skd.teacher.runner import TeacherRunner
 call = TeacherRunner.__call__
 calls = []
 def killing(self, batch):

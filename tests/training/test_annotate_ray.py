@@ -5,7 +5,10 @@ from typer.testing import CliRunner
 from spacy.cli._util import app
 
 import spacy_skd.cli  # noqa: F401  (registers `skd` on spaCy's app)
-from spacy_skd.training.annotate import TeacherRunner, annotate, merge_shards, parse_shards, read_manifest, shard_dir
+from spacy_skd.teacher.runner import TeacherRunner
+from spacy_skd.training.annotate import annotate, parse_shards
+from spacy_skd.training.manifest import read_manifest, shard_dir
+from spacy_skd.training.merge import merge_shards
 from tests.conftest import examples_from, train_tagger
 from tests.training.test_annotate import DISTINCT, LINES, TEXTS, assert_same_entries, entries
 

@@ -6,10 +6,11 @@ import pytest
 import spacy
 from spacy.util import load_config, load_model_from_config
 
-from spacy_skd.pipes.structural_kd import StructuralKD
-from spacy_skd.training.annotate import (
-    TeacherRunner, annotate, manifest_cache, merge_shards, potentials_cache, read_manifest, shard_dir,
-)
+from spacy_skd.teacher.caches import potentials_cache
+from spacy_skd.teacher.runner import TeacherRunner
+from spacy_skd.training.annotate import annotate
+from spacy_skd.training.manifest import manifest_cache, read_manifest, shard_dir
+from spacy_skd.training.merge import merge_shards
 from spacy_skd.training.conllu import create_conllu_reader
 from tests.conftest import FIXTURES, REPO_ROOT, examples_from, train_tagger
 from tests.training.test_annotate import DISTINCT, LINES, TEXTS, assert_same_entries
@@ -77,7 +78,7 @@ def test_annotate_targets_match_structural_kd_targets(teachers, runner, texts, t
     manifest = read_manifest(directory)
     kd = nlp.get_pipe("kd")
     assert manifest["space"].startswith("targets:crf->")
-    assert manifest["storage"] == {"store": "targets", "temperature": kd.temperature, "mode": kd._mode,
+    assert manifest["storage"] == {"store": "targets", "temperature": kd.temperature, "mode": kd.target_maker.mode,
                                    "cache_format": manifest["storage"]["cache_format"]}
     assert manifest["student"]["objective"] == kd.objective and len(manifest["student"]["config_sha256"]) == 64
     expected = stored(tmp_path / "kd", manifest)
@@ -101,7 +102,7 @@ def test_student_trains_from_merged_targets_without_teacher(teachers, runner, te
     def no_teacher(self, batch):
         raise AssertionError(f"the teacher ran for {batch}")
 
-    monkeypatch.setattr(StructuralKD, "_run_teacher", no_teacher)
+    monkeypatch.setattr(TeacherRunner, "__call__", no_teacher)
     nlp = student_nlp(MAXENT, teachers["crf"], tmp_path / "merged")
     examples = examples_from(nlp, [(line, []) for line in DISTINCT])
     optimizer = nlp.initialize(lambda: examples)  # every sentence's targets found
@@ -114,7 +115,7 @@ def test_annotate_targets_resumes_after_interruption(teachers, runner, texts, tm
     equals an uninterrupted one."""
     full = annotate(runner, texts, tmp_path / "full", store="targets", student_config=MAXENT, overrides=TINY,
                     batch_size=2, progress=False)
-    run_teacher, calls = StructuralKD._run_teacher, []
+    run_teacher, calls = TeacherRunner.__call__, []
 
     def failing(self, batch):
         if len(calls) == 2:
@@ -122,7 +123,7 @@ def test_annotate_targets_resumes_after_interruption(teachers, runner, texts, tm
         calls.append(list(batch))
         return run_teacher(self, batch)
 
-    monkeypatch.setattr(StructuralKD, "_run_teacher", failing)
+    monkeypatch.setattr(TeacherRunner, "__call__", failing)
     with pytest.raises(KeyboardInterrupt):
         annotate(runner, texts, tmp_path / "out", store="targets", student_config=MAXENT, overrides=TINY,
                  batch_size=2, progress=False)
@@ -131,7 +132,7 @@ def test_annotate_targets_resumes_after_interruption(teachers, runner, texts, tm
     assert manifest["complete"] is False and len(stored(directory, manifest)) == 4
     calls.clear()
     counting = lambda self, batch: calls.append(batch) or run_teacher(self, batch)  # noqa: E731
-    monkeypatch.setattr(StructuralKD, "_run_teacher", counting)
+    monkeypatch.setattr(TeacherRunner, "__call__", counting)
     summary = annotate(runner, texts, tmp_path / "out", store="targets", student_config=MAXENT, overrides=TINY,
                        batch_size=2, progress=False)
     assert (summary["computed"], summary["reused"], summary["skipped"]) == (2, 4, False)

@@ -1,0 +1,100 @@
+"""`TargetMaker`: a teacher's cached potentials -> `KDTargets` for one student.
+
+It fixes everything the targets depend on besides the teacher's outputs (the KD case of the
+pair, the objective, temperature and mode, the student's target space) and checks at
+construction that the pair can be distilled at all, so a bad pairing fails before any teacher
+runs. `structural_kd` and `skd annotate --store targets` both make targets through it.
+"""
+from typing import Callable, Iterable, Optional, Sequence
+
+import torch
+
+from ..errors import Errors
+from ..kd.adapters import TeacherPotentials, make_targets, resolve_case, resolve_temperature_mode
+from ..kd.targets import KDTargets
+from .caches import targets_space
+from .protocol import Arrays, KDStudent, KDTeacher
+
+PARSER_KINDS = ("biaffine", "mfvi")
+
+
+class TargetMaker:
+    """Targets of `teacher` for `student` at one objective, temperature and mode.
+
+    teacher (KDTeacher): the teacher component (it pads its cached outputs: `teacher_batch`).
+    student (KDStudent): the student component.
+    objective (str): structural | posterior | token | top1 | none.
+    temperature (float): T > 0.
+    temperature_mode (str): auto | local | global (auto: global for CRF students, local otherwise).
+
+    Attributes: case (the paper's case for the pair), mode (the resolved temperature mode),
+    stores_targets (False for parser teachers: their [n, V] targets are made per batch from the
+    potentials and never stored).
+    """
+
+    def __init__(self, teacher: KDTeacher, student: KDStudent, objective: str, *, temperature: float,
+                 temperature_mode: str = "auto") -> None:
+        self.teacher, self.student = teacher, student
+        self.objective = objective
+        self.temperature = float(temperature)
+        self.case = resolve_case(teacher.kd_kind, student.kd_kind, objective)
+        self._check_pair()
+        self.mode = resolve_temperature_mode(temperature_mode, student.kd_kind)
+        self.stores_targets = teacher.kd_kind not in PARSER_KINDS
+
+    @property
+    def space(self) -> str:
+        """The cache namespace of these targets (read when the student has its labels: a
+        sequence-labelling parser's space depends on them)."""
+        return targets_space(self.teacher.kd_kind, self.student.kd_kind, self.case, self.student.kd_space_key())
+
+    def check_labels(self, extra_student: Iterable[str] = ()) -> None:
+        """Teacher and student must tag the same labels (E175): KD compares distributions over
+        one tag set. A sequence-labelling parser's joint labels may only use relations the
+        teacher predicts (E183). `extra_student`: labels of the student's training data."""
+        teacher, student = self.teacher, self.student
+        if student.kd_kind == "seqlabel":
+            missing = sorted(set(student.relations) - set(teacher.labels))
+            if missing:
+                raise ValueError(Errors.E183.format(student=student.name, teacher=teacher.name, missing=missing))
+            return
+        only_teacher = sorted(set(teacher.labels) - set(student.labels))
+        only_student = sorted((set(student.labels) | set(extra_student)) - set(teacher.labels))
+        if only_teacher or only_student:
+            raise ValueError(Errors.E175.format(teacher=teacher.name, student=student.name,
+                                                only_teacher=only_teacher or "none",
+                                                only_student=only_student or "none"))
+
+    def make(self, potentials: Sequence[Arrays], *, device: torch.device, top1: bool = True,
+             report_lost: Optional[Callable[[torch.Tensor, torch.Tensor], None]] = None) -> KDTargets:
+        """The targets of a batch of sentences from their cached potentials (one dict each).
+
+        device (torch.device): where the student's scores live.
+        top1 (bool): False skips a parser teacher's Top-1 trees (an MST per sentence) when
+            nothing will read them; stored targets always carry their Top-1.
+        report_lost (Optional[Callable]): called with (lost mass [B, N], lengths [B]) for parser
+            teachers: the teacher mass the student's label vocabulary cannot represent.
+        """
+        batch = self.teacher.teacher_batch(potentials, device)
+        if isinstance(batch, TeacherPotentials):  # a tagger-like teacher, seen through the student
+            crf = (batch.transitions, batch.start, batch.end) if batch.transitions is not None else None
+            batch = self.student.teacher_view(batch.emissions, batch.lengths, crf, batch.mask)
+        return make_targets(batch, self.student.kd_kind, self.objective, temperature=self.temperature,
+                            mode=self.mode, space=self.student.kd_space(self.teacher),
+                            scheme=self.student.cfg.get("scheme"), report_lost=report_lost,
+                            top1=top1 or self.stores_targets)
+
+    def _check_pair(self) -> None:
+        """Settings of the pair that no target could fix (E182, E173, E174)."""
+        teacher, student = self.teacher, self.student
+        if student.kd_kind == "seqlabel" and student.cfg["encoding"] != "offset":
+            raise ValueError(Errors.E182.format(encoding=student.cfg["encoding"]))
+        teacher_scheme = getattr(teacher, "cfg", {}).get("scheme")
+        if teacher_scheme is None:
+            return  # a span teacher maps onto the student's scheme; parsers have none
+        if teacher_scheme != student.cfg["scheme"]:
+            raise ValueError(Errors.E173.format(teacher=teacher_scheme, student=student.cfg["scheme"],
+                                                name=student.name))
+        if teacher.kd_kind == "maxent" and student.kd_kind == "crf" and student.cfg["constrained"] \
+                and self.objective == "structural":
+            raise ValueError(Errors.E174.format(student=student.name))
