@@ -17,6 +17,7 @@ DEMO_STUDENT_STEPS ?= 800
 PYTEST_ARGS ?= -n 2
 GPU_ID ?= 0
 GPU_CHECK_STEPS ?= 40
+GPU_CHECK_OUTPUT ?= gpu_check
 
 .PHONY: install test demo clean gpu-wheelhouse gpu-check
 
@@ -42,7 +43,8 @@ gpu-wheelhouse: install
 
 # no `install`: the GPU machine has no package index; the bundle brings everything
 gpu-check:
-	$(PYTHON) scripts/gpu_check.py --bundle wheelhouse/bundle.tar.xz --gpu-id $(GPU_ID) --steps $(GPU_CHECK_STEPS)
+	$(PYTHON) scripts/gpu_check.py --bundle wheelhouse/bundle.tar.xz --gpu-id $(GPU_ID) --steps $(GPU_CHECK_STEPS) \
+		--output "$(GPU_CHECK_OUTPUT)"
 
 clean:
 	rm -rf $(VENV) training corpus cache metrics reports packages project.lock build *.egg-info .pytest_cache .hypothesis \

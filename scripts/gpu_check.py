@@ -29,6 +29,7 @@ import math
 import os
 import re
 import shutil
+import site
 import subprocess
 import sys
 import tarfile
@@ -75,7 +76,8 @@ TEACHERS = {
     "mfvi": Teacher("configs/parser_mfvi_teacher.cfg", "parse", "parser", tiny=CNN_TINY),
     # no pretrained weights travel: a T5 built from scratch, its tokenizer trained on the train text
     "sentscore": Teacher("configs/sentscore_teacher.cfg", "slots", "slots",
-                         overrides=("--components.slots.model.init", "scratch"),
+                         # larger decoding batches than the config's CPU-tuned 8: a GPU is wide
+                         overrides=("--components.slots.model.init", "scratch", "--components.slots.batch_size", "64"),
                          tiny=("--components.slots.model.d_model", "32", "--components.slots.model.d_ff", "64",
                                "--components.slots.model.n_layers", "1", "--components.slots.model.n_heads", "2",
                                "--components.slots.model.vocab_size", "200",
@@ -131,7 +133,8 @@ class Runner:
                                       text=True, env=env, timeout=timeout)
                 ok, out = done.returncode == 0, done.stdout
             except subprocess.TimeoutExpired as err:
-                ok, out = False, f"{err.output or ''}\nstopped after {timeout:.0f} s (--timeout)"
+                partial = err.output.decode(errors="replace") if isinstance(err.output, bytes) else err.output or ""
+                ok, out = False, f"{partial}\nstopped after {timeout:.0f} s (--timeout)"
         seconds = time.perf_counter() - start
         with open(self.log, "a", encoding="utf8") as f:
             f.write(f"\n### {label} ({seconds:.1f} s, {'ok' if ok else 'FAILED'})\n$ {' '.join(shown)}\n{out}")
@@ -176,7 +179,7 @@ def train_args(config: str, output: Path, data: Data, data_dir: Path, steps: int
             "--gpu-id", str(gpu_id), *extra]
 
 
-def finite_losses(model: Path) -> Dict[str, float]:
+def recorded_losses(model: Path) -> Dict[str, float]:
     """The losses spaCy recorded at the last evaluation (model/meta.json)."""
     meta = json.loads((model / "meta.json").read_text(encoding="utf8"))
     return {k: float(v) for k, v in meta.get("performance", {}).items() if k.endswith("_loss")}
@@ -191,7 +194,7 @@ def run_teacher(run: Runner, key: str, out: Path, data_dir: Path, args) -> Dict:
     result = {"teacher": key, "teacher_train_s": seconds, "teacher_ok": ok, "model": str(folder / "model-last")}
     if not ok:
         return result
-    result["teacher_losses"] = finite_losses(folder / "model-last")
+    result["teacher_losses"] = recorded_losses(folder / "model-last")
     shards = out / "annotate" / key
     ok, text, seconds = run(f"annotate {key}", ["skd", "annotate", result["model"], str(data_dir / data.raw),
                                                 str(shards), "--component", t.component, "--gpu-id", str(args.gpu_id)])
@@ -218,7 +221,7 @@ def run_student(run: Runner, case: Case, teacher: Dict, out: Path, data_dir: Pat
                                                             args.steps, args.gpu_id, extra))
     result = {"student_ok": ok, "student_train_s": seconds, "student": str(folder / "model-last")}
     if ok:
-        result["student_losses"] = finite_losses(folder / "model-last")
+        result["student_losses"] = recorded_losses(folder / "model-last")
     return result
 
 
@@ -333,9 +336,19 @@ def install(bundle: Path, folder: Path) -> Tuple[str, Path]:
         # --without-pip: ensurepip may be missing; the system's pip is visible through the system packages
         subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
                        check=True)
+        # This interpreter's packages (torch, CuPy, pip) after the venv's own, also when this
+        # interpreter is itself a venv or conda env (--system-site-packages reaches only the base one)
+        purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                 check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
+        (Path(purelib) / "gpu_check_system.pth").write_text("\n".join(_site_dirs()) + "\n", encoding="utf8")
         subprocess.run(install_command(python, folder / "wheels"), check=True)
         (folder / ".installed").touch()
     return python, folder / "data"
+
+
+def _site_dirs() -> List[str]:
+    dirs = [*site.getsitepackages(), site.getusersitepackages()]
+    return [d for d in dirs if Path(d).is_dir()]
 
 
 def main(argv=None) -> int:

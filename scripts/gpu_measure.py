@@ -81,7 +81,7 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
-def kd_step(student: Path, teacher: str, steps: int) -> Dict[str, float]:
+def kd_step(student: Path, teacher: str, steps: int, size: int) -> Dict[str, float]:
     """Median ms of a training step of the student with KD (warm cache) and without, interleaved."""
     config = student / "config.cfg"  # the training config, with the command line's overrides
     saved = spacy.util.load_config(config)  # as trained: its cache holds the teacher's outputs already
@@ -91,15 +91,15 @@ def kd_step(student: Path, teacher: str, steps: int) -> Dict[str, float]:
         nlp_kd = build(config, Path(teacher), cache_dir, objective, with_kd=True)
         nlp_plain = build(config, Path(teacher), cache_dir, objective, with_kd=False)
         corpus = registry.resolve(nlp_kd.config.interpolate()["corpora"])["train"]
-        examples = [eg for _, eg in zip(range(32 * (steps + 1)), corpus(nlp_kd))]
+        examples = [eg for _, eg in zip(range(size * (steps + 1)), corpus(nlp_kd))]
         opt_kd = nlp_kd.initialize(lambda: examples)
         # the KD student may take its labels from the teacher (case 3 has no gold): give them to both
         student = saved["components"]["kd"]["student"]
         for label in nlp_kd.get_pipe(student).labels:
             nlp_plain.get_pipe(student).add_label(label)
         opt_plain = nlp_plain.initialize(lambda: examples)
-        # steps + 1 batches of 32, cycling through small corpora; the first step of each is a warm-up
-        batches = list(minibatch(itertools.islice(itertools.cycle(examples), 32 * (steps + 1)), size=32))
+        # steps + 1 batches, cycling through small corpora; the first step of each is a warm-up
+        batches = list(minibatch(itertools.islice(itertools.cycle(examples), size * (steps + 1)), size=size))
         times: Dict[str, List[float]] = {"kd": [], "plain": []}
         for i, batch in enumerate(batches):
             for name, nlp, opt in (("plain", nlp_plain, opt_plain), ("kd", nlp_kd, opt_kd)):
@@ -119,7 +119,7 @@ def measure_case(case: Dict, quick: bool) -> Dict:
     teacher, student = spacy.load(case["teacher"]), spacy.load(case["student"])
     return {"teacher_words_per_s": words_per_second(teacher, sentences, 64),
             "student_words_per_s": words_per_second(student, sentences, 256),
-            **kd_step(Path(case["student"]), case["teacher"], 2 if quick else 10)}
+            **kd_step(Path(case["student"]), case["teacher"], *((2, 8) if quick else (10, 32)))}
 
 
 def sentscore_batching(teacher: str, silver: Path, component: str, quick: bool) -> Dict:
