@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Prepare the CoNLL NER corpora of the distillation experiments (weasel `prepare*` commands).
 
-Two sub-commands, also importable as functions:
+Three sub-commands, also importable as functions:
 
 * `split INPUT GOLD RAW --fraction 0.1 --seed 0`: the low-resource setting. A fixed, seeded sample
   of `fraction` of the sentences of a CoNLL training file is kept as gold (GOLD: a CoNLL column
@@ -10,6 +10,9 @@ Two sub-commands, also importable as functions:
   spaces). The same input, fraction and seed always give byte-identical outputs.
 * `raw INPUT OUTPUT`: a whole CoNLL file as unlabeled text, e.g. the Spanish or Dutch training
   words without their labels for the zero-shot cross-lingual student (case 3).
+
+* `head INPUT OUTPUT --limit N`: the first N non-blank lines of a raw-text file (.gz ok), e.g. a
+  slice of the Reuters-21578 paragraphs as the unlabeled text of a student or of `skd vectors`.
 
 Sentences are read with the plugin's reader (`spacy-skd.CoNLLNER.v1`), so the tag column is
 validated and sentence boundaries are exactly those `spacy train` sees: a blank line or a
@@ -135,6 +138,21 @@ def conll_to_raw(input_path: PathLike, output_path: PathLike, *, scheme: str = "
     return len(sentences)
 
 
+def head_lines(input_path: PathLike, output_path: PathLike, *, limit: int) -> int:
+    """Write the first `limit` non-blank lines of a raw-text file (0: all). RETURNS how many."""
+    path = Path(input_path)
+    opener = gzip.open if path.name.endswith(".gz") else open
+    lines: List[str] = []
+    with opener(path, "rt", encoding="utf8") as f:
+        for line in f:
+            if line.strip():
+                lines.append(line.rstrip("\r\n"))
+                if limit and len(lines) == limit:
+                    break
+    _write_lines(output_path, lines)
+    return len(lines)
+
+
 # --- helpers --------------------------------------------------------------------------------
 
 
@@ -191,6 +209,11 @@ def main(argv: Sequence[str] = None) -> int:
     p_raw.add_argument("output", type=Path, help="output raw text (.gz to gzip)")
     p_raw.add_argument("--limit", type=int, default=0, help="first N sentences only (0: all)")
 
+    p_head = sub.add_parser("head", help="the first N non-blank lines of a raw-text file")
+    p_head.add_argument("input", type=Path, help="raw text, one text per line (.gz ok)")
+    p_head.add_argument("output", type=Path, help="output raw text (.gz to gzip)")
+    p_head.add_argument("--limit", type=int, required=True, help="lines to keep (0: all)")
+
     for p in (p_split, p_raw):
         p.add_argument("--scheme", default="IOB1", help="tag scheme of the input: IOB1 (CoNLL-2003), IOB2 (CoNLL-2002)")
         p.add_argument("--tag-column", type=int, default=-1, help="NER column of the input (-1: last)")
@@ -201,6 +224,9 @@ def main(argv: Sequence[str] = None) -> int:
                              scheme=args.scheme, tag_column=args.tag_column)
         print(f"{args.input}: {stats.n_sentences} sentences -> {stats.n_gold} gold ({args.gold}), "
               f"{stats.n_raw} raw ({args.raw}); fraction {args.fraction}, seed {args.seed}")
+    elif args.command == "head":
+        n = head_lines(args.input, args.output, limit=args.limit)
+        print(f"{args.input}: first {n} texts -> {args.output}")
     else:
         n = conll_to_raw(args.input, args.output, scheme=args.scheme, tag_column=args.tag_column,
                          limit=args.limit)

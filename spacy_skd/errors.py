@@ -438,3 +438,44 @@ class Errors(metaclass=_Coded):
             "with a `fraction` of it.")
     E222 = ("Schedule spacy-skd.teacher_annealing.v1: `fraction` is the share of `max_steps` "
             "the ramp lasts and must lie in (0, 1], got {value!r}.")
+
+    # teacher vectors (E390-E409): `spacy skd vectors`, training/teacher_vectors.py
+    E390 = ("Teacher component '{component}' of '{path}' has no token encoder to take vectors from: "
+            "its model has no `tok2vec` reference (every spaCy and spacy-skd component built on a "
+            "tok2vec, transformer listener or Tok2Vec has one). Pass --component the name of a "
+            "teacher component that reads a tok2vec or transformer.")
+    E391 = ("Teacher-vectors work file '{path}' cannot be read ({err}); it is corrupt or was cut "
+            "short. Delete it and rerun the same `spacy skd vectors` command: only that chunk is "
+            "computed again.")
+    E392 = ("The work folder '{parts}' holds chunks of another teacher-vectors pass ({diffs}). "
+            "Delete that folder, or write the vectors to another OUTPUT.")
+    E393 = ("spacy skd vectors: --chunk-size and --batch-size must be integers >= 1, got "
+            "{chunk_size!r} and {batch_size!r}.")
+    E394 = ("Input texts '{path}' hold no text (no non-blank line, or an empty DocBin). Pass a raw "
+            "text file with one text per line (.gz ok), a folder of them, or a .spacy DocBin.")
+    E395 = ("Teacher vectors of width {width} requested, but the teacher's encoder is {encoder_width} "
+            "wide: PCA keeps at most that many dimensions. Pass --width between 1 and "
+            "{encoder_width}.")
+    E396 = ("--min-count {min_count} leaves no word with a vector (distinct words: {n_words}, the "
+            "most frequent seen {max_count} times). Lower --min-count (>= 1), or give more text.")
+    E397 = ("spacy skd floret: --dim, --epochs, --min-count and --bucket must be integers >= 1, got "
+            "{dim!r}, {epochs!r}, {min_count!r} and {bucket!r}.")
+    # --- `spacy skd init-config` and the student's model card (E360-E379) ---
+    E360 = ("Teacher '{path}' does not exist. Pass the folder of a trained teacher pipeline, e.g. "
+            "training/teacher/model-best, or the name of an installed pipeline package.")
+    E361 = ("Teacher '{path}' could not be loaded as a spaCy pipeline: {err}. Check that it is a "
+            "folder written by `spacy train` or `nlp.to_disk`, and that spacy-skd is installed.")
+    E362 = ("Teacher '{path}' has no component spacy-skd can distil from: its components are {pipes} "
+            "(factories {factories}). A teacher needs one of the factories {supported}.")
+    E363 = ("Teacher '{path}' has several components spacy-skd can distil from: {pipes}. Pass the one "
+            "to distil with --component.")
+    E364 = ("A '{kind}' teacher ('{component}', factory '{factory}') cannot be distilled into a "
+            "'{student}' student. Choose --student from: {options}.")
+    E365 = ("--optimize must be 'efficiency' or 'accuracy', got '{value}'.")
+    E366 = ("--vectors needs a student with a spaCy tok2vec; the {student} student of a SenTScore "
+            "teacher embeds words with its own BiLSTM encoder. Leave --vectors out.")
+    E367 = ("--component '{component}' is not a component of teacher '{path}' spacy-skd can distil "
+            "from; those are: {pipes}.")
+    E368 = ("'{path}' has no structural_kd component (its components: {pipes}), so it records no "
+            "distillation. Pass the student trained with a [components.kd] block, e.g. "
+            "training/<case>/<run>/model-best.")

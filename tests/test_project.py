@@ -96,26 +96,50 @@ def test_python_commands_use_weasels_interpreter(config):
         assert tokens[0] == "python", (name, tokens[:3])
 
 
-def test_assets_are_local_with_md5_and_public_source(raw_config):
-    assets = raw_config["assets"]
-    assert assets
-    for asset in assets:
+PINNED_URL = re.compile(r"https://raw\.githubusercontent\.com/[\w.-]+/[\w.-]+/([0-9a-f]{40}|r[\d.]+)/\S+")
+
+
+def test_every_asset_has_a_pinned_url_or_a_derivation(raw_config, config):
+    """Each public file has a raw URL pinned to a commit (or a release tag) and an MD5; each
+    derived file names a known derivation from assets and is an output of a data-* command."""
+    fetch = load_script("fetch_assets")
+    assets = {a["dest"]: a for a in raw_config["assets"]}
+    for asset in assets.values():
         assert asset["dest"].startswith("assets/"), asset
-        assert "url" not in asset and "git" not in asset, asset  # no network: place it yourself
+        assert PINNED_URL.fullmatch(asset["url"]), asset
         assert re.fullmatch(r"[0-9a-f]{32}", asset["checksum"]), asset
         assert asset["description"]
-    used = [a for a in assets if not a.get("extra")]
+    derived = raw_config["derived"]
+    assert {d["dest"] for d in derived} == {"assets/ud_en_ewt/en_ewt-ud-train.conllu.gz",
+                                             "assets/raw_reuters21578/reuters21578_paragraphs.txt.gz"}
+    outputs = {out for cmd in config["commands"] if cmd["name"].startswith("data-") for out in cmd.get("outputs", [])}
+    for entry in derived:
+        assert entry["derive"] in fetch.DERIVATIONS, entry
+        assert entry["from"] and set(entry["from"]) <= set(assets), entry
+        assert re.fullmatch(r"[0-9a-f]{32}", entry["checksum"]), entry
+        assert entry["dest"] in outputs, entry
+    # every file a data-* command promises is an asset or derived
+    assert outputs <= set(assets) | {d["dest"] for d in derived}
+    groups = {Path(d).parts[1] for d in [*assets, *(e["dest"] for e in derived)]}
+    assert groups == {"conll2003_en", "conll2002_es", "conll2002_nl", "ud_en_ewt", "snips", "atis", "raw_reuters21578"}
+    used = [a for a in assets.values() if not a.get("extra")]
     assert {Path(a["dest"]).parts[1] for a in used} == {"conll2003_en", "conll2002_es", "conll2002_nl"}
-    for asset in used:
-        assert "https://github.com/" in asset["description"], asset
 
 
 @pytest.mark.data
 def test_asset_checksums_match_shared_data(raw_config, shared_data):
-    for asset in raw_config["assets"]:
-        source = shared_data.joinpath(*Path(asset["dest"]).parts[1:])
+    """The local copies are the public files: each one in the data folder has the asset's MD5
+    (a derived file: its local checksum, on the content of a .gz)."""
+    fetch = load_script("fetch_assets")
+    checked = 0
+    for entry in [*raw_config["assets"], *raw_config["derived"]]:
+        source = shared_data.joinpath(*Path(entry["dest"]).parts[1:])
+        if entry in raw_config["assets"] and entry["dest"].endswith((".sgm", "train.conllu")):
+            continue  # only their derived files are kept locally
         assert source.is_file(), source
-        assert hashlib.md5(source.read_bytes()).hexdigest() == asset["checksum"], source
+        assert fetch.md5(source) == entry.get("local_checksum", entry["checksum"]), source
+        checked += 1
+    assert checked == len(raw_config["assets"]) - 22 - 1 + 2
 
 
 def test_every_train_and_evaluate_passes_gpu_id(config):
@@ -138,6 +162,22 @@ def test_report_command_and_workflow(config):
     assert {"scripts/report.py", "scripts/report_plots.py", "scripts/paper_results.json"} <= set(report["deps"])
     assert report["outputs"] == ["reports/results.md", "reports/results.json"]
     assert report.get("no_skip") is True  # metrics/ changes outside weasel: never skip as unchanged
+
+
+def test_package_writes_the_model_card_and_builds_both_wheels(config):
+    """`package`: the student's meta.json gets its distillation record from the case's metrics,
+    spaCy packages it with that meta as a wheel, and the spacy-skd wheel lands in packages/."""
+    (package,) = [cmd for cmd in config["commands"] if cmd["name"] == "package"]
+    card, pack, wheel = [shlex.split(line) for line in package["script"]]
+    assert card[:5] == ["python", "scripts/offline.py", "-m", "spacy", "skd"] and card[5] == "model-card"
+    meta = card[7]
+    assert card[6] == pack[4] and card[6].endswith("/model-best")
+    assert {"--teacher-metrics", "--student-metrics"} <= set(card)
+    assert card[card.index("--student-metrics") + 1] == f"metrics/case1a/{Path(card[6]).parent.name}.json"
+    assert pack[pack.index("--meta-path") + 1] == meta and pack[pack.index("--build") + 1] == "wheel"
+    assert wheel[:4] == ["python", "-m", "pip", "wheel"] and "--no-deps" in wheel
+    out = wheel[wheel.index("-w") + 1]
+    assert re.fullmatch(r"packages/[^/]+/dist", out)  # matched by pip install packages/*/dist/*.whl
 
 
 def test_own_data_vars_reach_every_data_step(raw_config, config):
@@ -402,6 +442,59 @@ def test_fetch_assets_copies_and_verifies(tmp_path):
     (data / "bad.txt").write_text("hello\n")
     assert fetch.main([*args, "--only", "corpus_x"]) == 0
     assert not (project / "assets/corpus_z").exists()
+
+
+def test_fetch_assets_prefers_local_copy_then_url_then_derives(tmp_path):
+    """The local folder wins over the URL; without it the URL is fetched; a derived file is made
+    from its fetched sources and verified on its content; a wrong download is an error."""
+    fetch = load_script("fetch_assets")
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    (remote / "a.txt").write_text("remote a\n")
+    (remote / "big.txt").write_text("big file\n")
+    md5 = lambda s: hashlib.md5(s.encode()).hexdigest()  # noqa: E731
+    project = tmp_path / "project"
+    project.mkdir()
+    srsly.write_yaml(project / "project.yml", {
+        "title": "t",
+        "assets": [
+            {"dest": "assets/x/a.txt", "url": (remote / "a.txt").as_uri(), "checksum": md5("remote a\n"), "description": "a"},
+            {"dest": "assets/x/big.txt", "url": (remote / "big.txt").as_uri(), "checksum": md5("big file\n"), "description": "b"},
+        ],
+        "derived": [{"dest": "assets/x/big.txt.gz", "from": ["assets/x/big.txt"], "derive": "gzip",
+                     "checksum": md5("big file\n"), "description": "gz"}],
+        "commands": [{"name": "noop", "script": ["python -c pass"]}],
+    })
+    local = tmp_path / "data" / "x"
+    local.mkdir(parents=True)
+    (local / "a.txt").write_text("remote a\n")
+    (local / "big.txt.gz").write_bytes(gzip.compress(b"big file\n"))
+    (remote / "a.txt").write_text("changed upstream\n")  # would fail the checksum if fetched
+    assert fetch.fetch(project, tmp_path / "data", only=["x"]) == 0
+    assert (project / "assets/x/a.txt").read_text() == "remote a\n"
+    assert gzip.decompress((project / "assets/x/big.txt.gz").read_bytes()) == b"big file\n"
+    assert not (project / "assets/x/big.txt").exists()  # the derived file came from the local folder
+    # no local folder: the URL is fetched (and checked), the derived file is made from its source
+    for path in (project / "assets/x").iterdir():
+        path.unlink()
+    assert fetch.fetch(project, tmp_path / "nowhere", only=["x"]) == 1  # a.txt changed upstream
+    assert not (project / "assets/x/a.txt").exists()
+    (remote / "a.txt").write_text("remote a\n")
+    assert fetch.fetch(project, tmp_path / "nowhere", only=["x"]) == 0
+    assert gzip.decompress((project / "assets/x/big.txt.gz").read_bytes()) == b"big file\n"
+    assert fetch.md5(project / "assets/x/big.txt.gz") == md5("big file\n")
+
+
+def test_reuters_paragraphs_from_sgml():
+    fetch = load_script("fetch_assets")
+    sgml = ("<REUTERS><TEXT><TITLE>T</TITLE><BODY>Shares of Acme rose 5 pct &lt;ACM> on\n"
+            "Tuesday, traders said.\n    Volume was 1.2 mln shares, up from\n0.8 mln a day earlier.\n"
+            "    Close    12.5    13.0\n    Shares of Acme rose 5 pct &lt;ACM> on Tuesday, traders said.\n"
+            " Reuter\n&#3;</BODY></TEXT></REUTERS>")
+    assert fetch.reuters_paragraphs([sgml]) == [
+        "Shares of Acme rose 5 pct <ACM> on Tuesday, traders said.",
+        "Volume was 1.2 mln shares, up from 0.8 mln a day earlier.",
+    ]
 
 
 def test_run_sentscore_commands(tmp_path):

@@ -7,3 +7,6 @@ app.add_typer(skd_cli)
 
 from . import convert  # noqa: E402,F401  (registers its command on skd_cli)
 from . import annotate  # noqa: E402,F401  (registers annotate and merge-cache on skd_cli)
+from . import vectors  # noqa: E402,F401  (registers vectors on skd_cli)
+from . import init_config  # noqa: E402,F401  (registers init-config on skd_cli)
+from . import model_card  # noqa: E402,F401  (registers model-card on skd_cli)

@@ -1,0 +1,79 @@
+"""`spacy skd vectors` and `spacy skd floret`: static word vectors for a student, from the
+teacher's own encoder (`spacy_skd.training.teacher_vectors`) or trained by floret on the same text
+(`spacy_skd.training.floret_vectors`, the baseline)."""
+from pathlib import Path
+
+import spacy
+import typer
+from wasabi import msg
+
+from ..training.annotate import parse_shards
+from ..training.floret_vectors import train_floret
+from ..training.teacher_vectors import TeacherEncoder, teacher_vectors
+from . import skd_cli
+
+
+@skd_cli.command("vectors")
+def vectors_cli(
+    teacher: Path = typer.Argument(..., help="Trained teacher pipeline folder"),
+    texts: Path = typer.Argument(..., help="Raw text (one text per line, .gz ok), a folder of them, or a .spacy DocBin"),
+    output: Path = typer.Argument(..., help="Vectors pipeline folder to write (for [initialize] vectors)"),
+    component: str = typer.Option("ner", "--component", "-c", help="Teacher component whose tok2vec is read"),
+    width: int = typer.Option(0, "--width", "-w", help="Dimensions kept by PCA, at most the encoder's width "
+                             "(0: 300, or the encoder's width if smaller)"),
+    min_count: int = typer.Option(2, "--min-count", "-m", help="Words seen fewer times get no vector"),
+    shard: str = typer.Option("0/1", "--shard", help="Shard i/N (chunk k goes to shard k % N), or all/N"),
+    chunk_size: int = typer.Option(2000, "--chunk-size", help="Texts per resumable chunk"),
+    batch_size: int = typer.Option(64, "--batch-size", "-b", help="Texts per teacher batch"),
+    limit: int = typer.Option(0, "--limit", help="Read only the first N texts (0: all)"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for the CPU"),
+) -> None:
+    """Build static vectors for the words of a raw-text corpus: each word's vector is the mean of
+    the teacher's contextual token vectors over its occurrences, reduced by PCA. The student loads
+    them with `[initialize] vectors = OUTPUT` and `include_static_vectors = true`. Resumable:
+    rerun the same command after an interruption; with --shard i/N, the run that finds every
+    chunk on disk (or any later run) writes OUTPUT."""
+    try:
+        shards = parse_shards(shard)
+        if gpu_id >= 0:
+            spacy.require_gpu(gpu_id)
+        encoder = TeacherEncoder(teacher, component)
+        for one in shards:
+            summary = teacher_vectors(encoder, texts, output, width=width or None, min_count=min_count, shard=one,
+                                      chunk_size=chunk_size, batch_size=batch_size, limit=limit)
+            msg.good(f"Shard {one[0]}/{one[1]}: {summary['computed']} chunks computed, {summary['reused']} "
+                     f"already there ({summary['chunks']} chunks, {summary['texts']} texts in the input)")
+    except ValueError as err:
+        msg.fail(str(err), exits=1)
+    meta = summary["meta"]
+    if meta is None:
+        msg.info(f"Waiting for the other shards: chunks {summary['missing'][:10]}"
+                 f"{' ...' if len(summary['missing']) > 10 else ''} are missing. Rerun any shard "
+                 f"(or without --shard) once they are done to write {output}.")
+        return
+    msg.good(f"{meta['words']} words x {meta['width']} dims in {output} ({meta['tokens_covered']} of "
+             f"{meta['tokens']} tokens covered; PCA keeps {meta['explained_variance']:.1%} of the variance)")
+    print(f"Use it: --paths.vectors {output} --components.tok2vec.model.embed.include_static_vectors true")
+
+
+@skd_cli.command("floret")
+def floret_cli(
+    texts: Path = typer.Argument(..., help="Raw text (one text per line, .gz ok), a folder of them, or a .spacy DocBin"),
+    output: Path = typer.Argument(..., help="Vectors pipeline folder to write (for [initialize] vectors)"),
+    lang: str = typer.Option("en", "--lang", "-l", help="Tokenizer language (use the student's)"),
+    dim: int = typer.Option(300, "--dim", "-d", help="Vector width"),
+    epochs: int = typer.Option(5, "--epochs", help="Passes over the text"),
+    min_count: int = typer.Option(2, "--min-count", "-m", help="Words seen fewer times get no entry of their own"),
+    bucket: int = typer.Option(50000, "--bucket", help="Rows of the hashed table"),
+    threads: int = typer.Option(1, "--threads", help="Training threads"),
+) -> None:
+    """Train floret vectors on a raw-text corpus (the baseline for `spacy skd vectors`): words
+    and character n-grams in one hashed table, read by spaCy in floret mode."""
+    try:
+        summary = train_floret(texts, output, lang=lang, dim=dim, epochs=epochs, min_count=min_count,
+                               bucket=bucket, threads=threads)
+    except ValueError as err:
+        msg.fail(str(err), exits=1)
+    msg.good(f"floret vectors ({summary['dim']} dims, {summary['bucket']} rows) from {summary['texts']} texts, "
+             f"{summary['tokens']} tokens, in {output}")
+    print(f"Use it: --paths.vectors {output} --components.tok2vec.model.embed.include_static_vectors true")
