@@ -44,6 +44,7 @@ from wasabi import msg
 from spacy_skd.structs.chain import LinearChainCRF
 from spacy_skd.structs.span import SpanNER
 from spacy_skd.structs.tag_schemes import spans_to_tags, tags_to_spans
+from spacy_skd.teacher.runner import docs_before
 
 KINDS = {"span": "skd_span_ner", "crf": "skd_crf_tagger", "maxent": "skd_maxent_tagger"}
 PRF = Dict[str, Optional[float]]
@@ -61,23 +62,16 @@ def marginal_argmax(pipe, docs: Sequence[Doc], device: torch.device) -> List[Lis
     """Per doc, the index in `tag_space(pipe)` of each token's most probable tag under the
     teacher's unary marginals. `docs` must be non-empty and already processed by the components
     before `pipe`. Marginals are computed in float64."""
-    outputs = pipe.teacher_outputs(list(docs))
     with torch.no_grad():
+        batch = pipe.teacher_batch(pipe.teacher_outputs(list(docs)), device)  # padded as KD pads them
         if pipe.kd_kind == "span":
-            batch = pipe.teacher_batch(outputs, device)
             scores = SpanNER(batch.scores.double(), batch.lengths).bioes_log_marginals  # [B, N, 1+4R]
-        else:
-            lengths = torch.tensor([len(o["emissions"]) for o in outputs], dtype=torch.long, device=device)
-            emissions = torch.zeros(len(outputs), int(lengths.max()), len(pipe.tags), dtype=torch.float64,
-                                    device=device)  # [B, N, L]
-            for b, o in enumerate(outputs):
-                emissions[b, : len(o["emissions"])] = torch.as_tensor(o["emissions"], device=device)
-            if pipe.kd_kind == "crf":
-                transitions, start, end = (t.to(device=device, dtype=torch.float64) for t in pipe.crf_parameters())
-                scores = LinearChainCRF(emissions, transitions, lengths, start, end,
-                                        mask=pipe.transition_mask(device)).marginals  # [B, N, L]
-            else:  # MaxEnt: softmax is monotone in the logits
-                scores = emissions
+        elif pipe.kd_kind == "crf":
+            transitions, start, end = (t.double() for t in (batch.transitions, batch.start, batch.end))
+            scores = LinearChainCRF(batch.emissions.double(), transitions, batch.lengths, start, end,
+                                    mask=batch.mask).marginals  # [B, N, L]
+        else:  # MaxEnt: softmax is monotone in the logits
+            scores = batch.emissions
         best = scores.argmax(-1).tolist()
     return [row[: len(doc)] for row, doc in zip(best, docs)]
 
@@ -107,11 +101,7 @@ def evaluate(nlp: Language, component: str, references: Sequence[Doc], *, batch_
     with tqdm(total=len(references), desc=f"[{component}] teacher and marginals", unit="doc") as bar:
         for start in range(0, len(references), batch_size):
             refs = references[start : start + batch_size]
-            docs = [Doc(nlp.vocab, words=[t.text for t in ref]) for ref in refs]
-            for name, proc in nlp.pipeline:
-                if name == component:
-                    break
-                docs = list(proc.pipe(docs)) if hasattr(proc, "pipe") else [proc(doc) for doc in docs]
+            docs = docs_before(nlp, component, [Doc(nlp.vocab, words=[t.text for t in ref]) for ref in refs])
             live = [doc for doc in docs if len(doc)]  # empty docs have no tags and no entities
             with torch.no_grad():
                 predicted = pipe.predict(live)

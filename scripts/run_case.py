@@ -31,13 +31,14 @@ to the teacher-output cache.
 """
 import argparse
 import functools
-import hashlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
+
+from weasel.util import get_checksum
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from offline import OFFLINE_ENV  # noqa: E402
@@ -52,13 +53,7 @@ def checksum(path: Path) -> str:
 
 @functools.lru_cache(maxsize=None)
 def _checksum(path: Path) -> str:
-    digest = hashlib.md5()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    for loc in files:
-        with open(loc, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
+    return get_checksum(path)  # weasel's own, so a run's record matches what weasel would compute
 
 
 def fingerprint(command: Sequence[str], inputs: Sequence[Optional[str]]) -> Dict:

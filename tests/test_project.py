@@ -520,3 +520,16 @@ def test_run_sentscore_commands(tmp_path):
     assert constrained[-2:] == ["--set", "components.slots.decoding=constrained"]
     with pytest.raises(SystemExit):  # a split without its folders is refused before anything runs
         run_sentscore.main(["x", "--split", str(tmp_path), "--teacher", str(tmp_path)])
+
+
+def test_run_case_checksum_is_weasels(tmp_path):
+    """run_case.py records its inputs with weasel's own checksum (not a copy of it): MD5 of a
+    file's bytes, or of a folder's files' bytes in sorted path order, so old records still match."""
+    import hashlib
+
+    run_case = load_script("run_case")
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "b.bin").write_bytes(b"second")
+    (tmp_path / "model" / "a.txt").write_bytes(b"first")
+    assert run_case.checksum(tmp_path / "model") == hashlib.md5(b"first" + b"second").hexdigest()
+    assert run_case.checksum(tmp_path / "model" / "a.txt") == hashlib.md5(b"first").hexdigest()
