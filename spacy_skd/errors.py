@@ -58,6 +58,11 @@ class Warnings(metaclass=_Coded):
     W202 = ("Teacher cache database in '{path}' cannot be read ({err}). It was deleted and "
             "recreated empty, so the teacher outputs will be recomputed. If this recurs, check "
             "the disk or move the cache to another directory.")
+    # --- fail safe on real inputs (W330-W349) ---
+    W330 = ("Component '{name}' got a {what} of {n} tokens, longer than its max_length = {max_length}. "
+            "It was parsed in windows of {max_length} tokens, each window its own tree (no arc crosses "
+            "windows). Put a senter or sentencizer before the parser, or raise max_length (memory grows "
+            "with its square, its cube for the MFVI parser).")
 
 
 
@@ -438,3 +443,7 @@ class Errors(metaclass=_Coded):
             "with a `fraction` of it.")
     E222 = ("Schedule spacy-skd.teacher_annealing.v1: `fraction` is the share of `max_steps` "
             "the ramp lasts and must lie in (0, 1], got {value!r}.")
+    # --- fail safe on real inputs (E330-E359) ---
+    E330 = ("Parser '{name}': max_length must be an integer >= 2, got {value!r}. It is the longest "
+            "stretch of tokens scored at once (a sentence, or a window of a doc without sentence "
+            "boundaries); e.g. 512 for the biaffine and sequence-labelling parsers, 256 for MFVI.")
