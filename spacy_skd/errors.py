@@ -447,3 +447,7 @@ class Errors(metaclass=_Coded):
     E330 = ("Parser '{name}': max_length must be an integer >= 2, got {value!r}. It is the longest "
             "stretch of tokens scored at once (a sentence, or a window of a doc without sentence "
             "boundaries); e.g. 512 for the biaffine and sequence-labelling parsers, 256 for MFVI.")
+    E331 = ("SpanNER: span ({i}, {j}) of sentence {b} has infinite odds of being an entity: its "
+            "no-entity score (class 0) is -inf or an entity score is +inf. Only the odds against "
+            "no entity matter, so give class 0 a finite score; to rule a type out on a span, set "
+            "that type's score to -inf instead.")
