@@ -63,6 +63,9 @@ class Warnings(metaclass=_Coded):
             "It was parsed in windows of {max_length} tokens, each window its own tree (no arc crosses "
             "windows). Put a senter or sentencizer before the parser, or raise max_length (memory grows "
             "with its square, its cube for the MFVI parser).")
+    W331 = ("The corpus '{path}' yielded no examples: it holds no {what} (it is empty, holds only "
+            "-DOCSTART- lines or comments, or everything was filtered out). Training or scoring on it "
+            "gives 0.00 without meaning; check the path in the [corpora] section of the config.")
 
 
 
