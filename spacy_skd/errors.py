@@ -454,3 +454,9 @@ class Errors(metaclass=_Coded):
             "no-entity score (class 0) is -inf or an entity score is +inf. Only the odds against "
             "no entity matter, so give class 0 a finite score; to rule a type out on a span, set "
             "that type's score to -inf instead.")
+    E332 = ("KD temperature must be a finite number >= {minimum}, got {value!r}. Below the minimum the "
+            "tempered teacher targets are one-hot in float32 and the T^2-scaled KD term vanishes; "
+            "T = 1 is the usual choice, T = 2 to 4 flattens the targets.")
+    E333 = ("The kd_weight schedule gave {value!r} at update {step}: a KD weight must lie in [0, 1] "
+            "(the gold loss gets 1 - weight). Fix the schedule's settings, e.g. constant.v1's `rate` "
+            "or spacy-skd.teacher_annealing.v1's `start` and `end`.")
