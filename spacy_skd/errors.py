@@ -66,6 +66,9 @@ class Warnings(metaclass=_Coded):
     W331 = ("The corpus '{path}' yielded no examples: it holds no {what} (it is empty, holds only "
             "-DOCSTART- lines or comments, or everything was filtered out). Training or scoring on it "
             "gives 0.00 without meaning; check the path in the [corpora] section of the config.")
+    W332 = ("Teacher cache '{path}' cannot be opened for writing ({err}); its entries match this run, "
+            "so they are read through a read-only connection. New teacher outputs cannot be stored "
+            "there: give a writable `cache_dir` if any sentence is missing.")
 
 
 
@@ -460,3 +463,7 @@ class Errors(metaclass=_Coded):
     E333 = ("The kd_weight schedule gave {value!r} at update {step}: a KD weight must lie in [0, 1] "
             "(the gold loss gets 1 - weight). Fix the schedule's settings, e.g. constant.v1's `rate` "
             "or spacy-skd.teacher_annealing.v1's `start` and `end`.")
+    E334 = ("Teacher cache '{path}' cannot be used: {err}. The disk may be full or read-only, or the "
+            "folder not writable. Free some space, give another `cache_dir` (in [initialize.components] "
+            "of the config, or another output folder for `skd annotate`), or set `cache = false` on the "
+            "structural_kd component to keep teacher outputs in memory for this run.")
