@@ -512,7 +512,12 @@ class _ReadOnlyStore:
     def get(self, key: str):
         row = self._sql.execute("SELECT mode, filename, value FROM Cache WHERE key = ? AND raw = 1",
                                 (key,)).fetchone()
-        return None if row is None else self._disk.fetch(row[0], row[1], row[2], False)
+        if row is None:
+            return None
+        try:
+            return self._disk.fetch(row[0], row[1], row[2], False)
+        except OSError:  # a value file gone missing: a miss, as diskcache itself reads it
+            return None
 
     def __contains__(self, key: str) -> bool:
         return self._sql.execute("SELECT 1 FROM Cache WHERE key = ? AND raw = 1", (key,)).fetchone() is not None
