@@ -58,6 +58,17 @@ class Warnings(metaclass=_Coded):
     W202 = ("Teacher cache database in '{path}' cannot be read ({err}). It was deleted and "
             "recreated empty, so the teacher outputs will be recomputed. If this recurs, check "
             "the disk or move the cache to another directory.")
+    # --- fail safe on real inputs (W330-W349) ---
+    W330 = ("Component '{name}' got a {what} of {n} tokens, longer than its max_length = {max_length}. "
+            "It was parsed in windows of {max_length} tokens, each window its own tree (no arc crosses "
+            "windows). Put a senter or sentencizer before the parser, or raise max_length (memory grows "
+            "with its square, its cube for the MFVI parser).")
+    W331 = ("The corpus '{path}' yielded no examples: it holds no {what} (it is empty, holds only "
+            "-DOCSTART- lines or comments, or everything was filtered out). Training or scoring on it "
+            "gives 0.00 without meaning; check the path in the [corpora] section of the config.")
+    W332 = ("Teacher cache '{path}' cannot be opened for writing ({err}); its entries match this run, "
+            "so they are read through a read-only connection. New teacher outputs cannot be stored "
+            "there: give a writable `cache_dir` if any sentence is missing.")
 
 
 
@@ -496,3 +507,21 @@ class Errors(metaclass=_Coded):
     E303 = ("Could not load the teacher pipeline '{path}': {err}. Check that it is the folder of "
             "a trained pipeline (with config.cfg and meta.json) and that the packages it needs are "
             "installed.")
+    # --- fail safe on real inputs (E330-E359) ---
+    E330 = ("Parser '{name}': max_length must be an integer >= 2, got {value!r}. It is the longest "
+            "stretch of tokens scored at once (a sentence, or a window of a doc without sentence "
+            "boundaries); e.g. 512 for the biaffine and sequence-labelling parsers, 256 for MFVI.")
+    E331 = ("SpanNER: span ({i}, {j}) of sentence {b} has infinite odds of being an entity: its "
+            "no-entity score (class 0) is -inf or an entity score is +inf. Only the odds against "
+            "no entity matter, so give class 0 a finite score; to rule a type out on a span, set "
+            "that type's score to -inf instead.")
+    E332 = ("KD temperature must be a finite number >= {minimum}, got {value!r}. Below the minimum the "
+            "tempered teacher targets are one-hot in float32 and the T^2-scaled KD term vanishes; "
+            "T = 1 is the usual choice, T = 2 to 4 flattens the targets.")
+    E333 = ("The kd_weight schedule gave {value!r} at update {step}: a KD weight must lie in [0, 1] "
+            "(the gold loss gets 1 - weight). Fix the schedule's settings, e.g. constant.v1's `rate` "
+            "or spacy-skd.teacher_annealing.v1's `start` and `end`.")
+    E334 = ("Teacher cache '{path}' cannot be used: {err}. The disk may be full or read-only, or the "
+            "folder not writable. Free some space, give another `cache_dir` (in [initialize.components] "
+            "of the config, or another output folder for `skd annotate`), or set `cache = false` on the "
+            "structural_kd component to keep teacher outputs in memory for this run.")

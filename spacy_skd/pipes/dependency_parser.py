@@ -27,6 +27,7 @@ from ..structs._util import log_zero
 from ..structs.dependency import HeadSelection
 from ..structs.mfvi import SecondOrderMFVI
 from ._defaults import TOK2VEC_CONFIG
+from ._segments import check_max_length, doc_heads, padded_batches, segments
 from ._torch_pipe import TorchHeadPipe
 
 DEFAULT_BIAFFINE_MODEL = Config().from_str(
@@ -42,34 +43,40 @@ PARSER_SCORES = {"dep_uas": 0.5, "dep_las": 0.5, "dep_las_per_type": None, "sent
 @Language.factory(
     "skd_biaffine_parser",
     assigns=["token.head", "token.dep", "token.is_sent_start", "doc.sents"],
-    default_config={"model": DEFAULT_BIAFFINE_MODEL, "scorer": {"@scorers": "spacy.parser_scorer.v1"}},
+    default_config={"model": DEFAULT_BIAFFINE_MODEL, "max_length": 512,
+                    "scorer": {"@scorers": "spacy.parser_scorer.v1"}},
     default_score_weights=PARSER_SCORES,
 )
-def make_biaffine_parser(nlp: Language, name: str, model: Model, scorer: Optional[Callable]) -> "DependencyParser":
+def make_biaffine_parser(nlp: Language, name: str, model: Model, max_length: int,
+                         scorer: Optional[Callable]) -> "DependencyParser":
     """Create a biaffine (first-order head-selection) dependency parser.
 
     model (Model[List[Doc], ParserScores]): e.g. spacy-skd.BiaffineParser.v1.
+    max_length (int): at inference, the longest stretch scored at once: each sentence is parsed
+        on its own, and a longer sentence or a doc without sentence boundaries in windows of
+        this many tokens (with a warning). Memory grows with its square.
     scorer (Optional[Callable]): scores heads and relations; spaCy's parser scorer by default.
     """
-    return DependencyParser(nlp.vocab, model, name, iterations=0, scorer=scorer)
+    return DependencyParser(nlp.vocab, model, name, iterations=0, max_length=max_length, scorer=scorer)
 
 
 @Language.factory(
     "skd_mfvi_parser",
     assigns=["token.head", "token.dep", "token.is_sent_start", "doc.sents"],
-    default_config={"model": DEFAULT_MFVI_MODEL, "iterations": 3,
+    default_config={"model": DEFAULT_MFVI_MODEL, "iterations": 3, "max_length": 256,
                     "scorer": {"@scorers": "spacy.parser_scorer.v1"}},
     default_score_weights=PARSER_SCORES,
 )
-def make_mfvi_parser(nlp: Language, name: str, model: Model, iterations: int,
+def make_mfvi_parser(nlp: Language, name: str, model: Model, iterations: int, max_length: int,
                      scorer: Optional[Callable]) -> "DependencyParser":
     """Create a second-order dependency parser with mean-field variational inference.
 
     model (Model[List[Doc], ParserScores]): e.g. spacy-skd.MFVIParser.v1 (with factor scores).
     iterations (int): mean-field iterations K (3 in Wang & Tu 2020).
+    max_length (int): as for skd_biaffine_parser; memory grows with its cube here.
     scorer (Optional[Callable]): scores heads and relations; spaCy's parser scorer by default.
     """
-    return DependencyParser(nlp.vocab, model, name, iterations=iterations, scorer=scorer)
+    return DependencyParser(nlp.vocab, model, name, iterations=iterations, max_length=max_length, scorer=scorer)
 
 
 class DependencyParser(TorchHeadPipe):
@@ -77,12 +84,15 @@ class DependencyParser(TorchHeadPipe):
 
     factory_settings = ("iterations",)  # mean-field iterations at inference: a load-time override wins
 
-    def __init__(self, vocab: Vocab, model: Model, name: str, *, iterations: int, scorer: Optional[Callable] = None):
+    def __init__(self, vocab: Vocab, model: Model, name: str, *, iterations: int, max_length: int = 512,
+                 scorer: Optional[Callable] = None):
         self.vocab = vocab
         self.model = model
         self.name = name
         self.scorer = scorer
         self.cfg: Dict = {"labels": [], "iterations": iterations}
+        # not in cfg: a run-time choice of the factory, like the seqlabel parser's decoder
+        self.max_length = check_max_length(name, max_length)
 
     @property
     def kd_kind(self) -> str:
@@ -111,14 +121,25 @@ class DependencyParser(TorchHeadPipe):
         return HeadSelection(scores.arc, scores.rel, scores.lengths)
 
     def predict(self, docs: Iterable[Doc]) -> List[Tuple[List[int], List[int]]]:
-        """Per doc: heads (0 = ROOT, else 1-based word index) and relation ids of words 1..n."""
+        """Per doc: heads (0 = ROOT, else 1-based word index) and relation ids of words 1..n.
+        Token vectors come from whole docs; heads are scored and decoded per sentence, or per
+        window of `max_length` tokens (`_segments`), so each segment is one tree."""
         docs = list(docs)
-        if not any(len(doc) for doc in docs):
-            return [([], []) for _ in docs]
-        scores = self.model.predict(docs)
-        with torch.no_grad():
-            heads, rels = self.distribution(scores).argmax  # [B, N+1]
-        return [(h[1:len(doc) + 1], r[1:len(doc) + 1]) for h, r, doc in zip(heads.tolist(), rels.tolist(), docs)]
+        trees = [([0] * len(doc), [0] * len(doc)) for doc in docs]
+        pieces = segments(docs, self.max_length, self.name)
+        if not pieces:
+            return trees
+        vectors = self.model.get_ref("tok2vec").predict(docs)
+        head = self.model.get_ref("head")
+        for batch in padded_batches(pieces, self.max_length):
+            scores = head.predict([vectors[b][start:end] for b, start, end in batch])
+            with torch.no_grad():
+                heads, rels = self.distribution(scores).argmax  # [S, L+1]
+            for (b, start, end), h, r in zip(batch, heads.tolist(), rels.tolist()):
+                n = end - start
+                trees[b][0][start:end] = doc_heads(h[1:n + 1], start)
+                trees[b][1][start:end] = r[1:n + 1]
+        return trees
 
     def set_annotations(self, docs: Iterable[Doc], trees: List[Tuple[List[int], List[int]]]) -> None:
         labels = self.labels

@@ -23,6 +23,7 @@ from ..errors import Errors
 from ..models.tagger import TaggerScores
 from ..structs.parse_labels import LabelSpace, get_encoding
 from ._defaults import TOK2VEC_CONFIG
+from ._segments import Segment, check_max_length, doc_heads, padded_batches, segments
 from .dependency_parser import PARSER_SCORES, set_tree
 from .maxent_tagger import MaxEntTagger
 
@@ -39,11 +40,12 @@ UPOS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART
     "skd_seqlabel_parser",
     assigns=["token.head", "token.dep", "token.is_sent_start", "doc.sents"],
     default_config={"model": DEFAULT_SEQLABEL_MODEL, "encoding": "offset", "decoder": "mst",
-                    "decode_top_k": 32, "scorer": {"@scorers": "spacy.parser_scorer.v1"}},
+                    "decode_top_k": 32, "max_length": 512, "scorer": {"@scorers": "spacy.parser_scorer.v1"}},
     default_score_weights=PARSER_SCORES,
 )
 def make_seqlabel_parser(nlp: Language, name: str, model: Model, encoding: str, decoder: str,
-                         decode_top_k: Optional[int], scorer: Optional[Callable]) -> "SeqLabelParser":
+                         decode_top_k: Optional[int], max_length: int,
+                         scorer: Optional[Callable]) -> "SeqLabelParser":
     """Create a sequence-labelling dependency parser.
 
     model (Model[List[Doc], TaggerScores]): e.g. spacy-skd.SeqLabelParser.v1.
@@ -53,10 +55,13 @@ def make_seqlabel_parser(nlp: Language, name: str, model: Model, encoding: str, 
     decode_top_k (Optional[int]): the MST decoder builds head scores from each word's k most
         probable labels (null: all labels, exact). On EWT, k = 32 decodes 5x faster than all
         1,336 labels and changes UAS by -0.02.
+    max_length (int): at inference, the longest stretch decoded as one tree: each sentence is
+        decoded on its own, and a longer sentence or a doc without sentence boundaries in
+        windows of this many tokens (with a warning).
     scorer (Optional[Callable]): spaCy's parser scorer by default.
     """
     return SeqLabelParser(nlp.vocab, model, name, encoding=encoding, decoder=decoder, decode_top_k=decode_top_k,
-                          scorer=scorer)
+                          max_length=max_length, scorer=scorer)
 
 
 class SeqLabelParser(MaxEntTagger):
@@ -66,7 +71,7 @@ class SeqLabelParser(MaxEntTagger):
     kd_structure = "maxent"
 
     def __init__(self, vocab: Vocab, model: Model, name: str, *, encoding: str, decoder: str,
-                 decode_top_k: Optional[int] = 32, scorer: Optional[Callable] = None):
+                 decode_top_k: Optional[int] = 32, max_length: int = 512, scorer: Optional[Callable] = None):
         super().__init__(vocab, model, name, scheme="BIOES", constrained=False, scorer=scorer)
         get_encoding(encoding)  # validates the name
         if decoder not in DECODERS:
@@ -78,6 +83,7 @@ class SeqLabelParser(MaxEntTagger):
                                          or decode_top_k < 1):
             raise ValueError(Errors.E115.format(name=name, value=decode_top_k))
         self.decode_top_k = decode_top_k
+        self.max_length = check_max_length(name, max_length)
         self._spaces: Dict[Tuple, LabelSpace] = {}
 
     @property
@@ -125,7 +131,8 @@ class SeqLabelParser(MaxEntTagger):
         tree = [0 if h == i else h + 1 for i, h in enumerate(heads)]
         return tree, list(deps), self._pos(eg.predicted, eg.reference)
 
-    def _pos(self, doc: Doc, fallback: Optional[Doc] = None) -> Optional[List[str]]:
+    def _pos(self, doc, fallback: Optional[Doc] = None) -> Optional[List[str]]:
+        """The PoS tags of a doc or span (relpos only)."""
         if not self.encoding.needs_pos:
             return None
         pos = [t.pos_ for t in doc]
@@ -148,27 +155,43 @@ class SeqLabelParser(MaxEntTagger):
         return self._one_hot(ids.to(device), shape)
 
     def predict(self, docs: Iterable[Doc]) -> List[Tuple[List[int], List[str]]]:
-        """Per doc: heads (0 = ROOT, else 1-based word index) and relations."""
+        """Per doc: heads (0 = ROOT, else 1-based word index) and relations. Token vectors come
+        from whole docs; labels are decoded per sentence, or per window of `max_length` tokens
+        (`_segments`), so each segment is one tree."""
         docs = list(docs)
-        if not any(len(doc) for doc in docs):
-            return [([], []) for _ in docs]
-        scores: TaggerScores = self.model.predict(docs)
+        trees = [([0] * len(doc), [""] * len(doc)) for doc in docs]
+        pieces = segments(docs, self.max_length, self.name)
+        if not pieces:
+            return trees
+        vectors = self.model.get_ref("tok2vec").predict(docs)
+        head = self.model.get_ref("head")
+        for batch in padded_batches(pieces, self.max_length):
+            scores: TaggerScores = head.predict([vectors[b][start:end] for b, start, end in batch])
+            for (b, start, end), (heads, rels) in zip(batch, self._decode_segments(scores, batch, docs)):
+                trees[b][0][start:end] = doc_heads(heads, start)
+                trees[b][1][start:end] = rels
+        return trees
+
+    def _decode_segments(self, scores: TaggerScores, batch: List[Segment], docs: List[Doc]
+                         ) -> List[Tuple[List[int], List[str]]]:
+        """Heads (0 = ROOT, else 1-based in the segment) and relations of each segment."""
+        pos = [self._pos(docs[b][start:end]) for b, start, end in batch]
         with torch.no_grad():
             log_probs = scores.emissions.log_softmax(-1)
             if self.decoder == "heuristic":
                 labels = self.labels
                 best = log_probs.argmax(-1).tolist()
-                return [self.encoding.decode([labels[v] for v in row[: len(doc)]], self._pos(doc))
-                        for row, doc in zip(best, docs)]
-            pos_ids = self._pos_ids(docs, scores.emissions.shape[1]) if self.encoding.needs_pos else None
+                return [self.encoding.decode([labels[v] for v in row[: end - start]], p)
+                        for row, (_, start, end), p in zip(best, batch, pos)]
+            pos_ids = self._pos_ids(pos, scores.emissions.shape[1]) if self.encoding.needs_pos else None
             heads, rels = self.space().decode(log_probs, scores.lengths, pos_ids, top_k=self.decode_top_k)
-        return [(h[1: len(doc) + 1], r) for h, r, doc in zip(heads.tolist(), rels, docs)]
+        return [(h[1: end - start + 1], r) for h, r, (_, start, end) in zip(heads.tolist(), rels, batch)]
 
-    def _pos_ids(self, docs: List[Doc], N: int) -> torch.Tensor:
+    def _pos_ids(self, pos: List[List[str]], N: int) -> torch.Tensor:
         index = {p: j for j, p in enumerate(self.space().pos_tags)}
-        ids = torch.full((len(docs), N + 1), -1, dtype=torch.long)
-        for b, doc in enumerate(docs):
-            ids[b, 1: len(doc) + 1] = torch.tensor([index.get(t.pos_, -1) for t in doc], dtype=torch.long)
+        ids = torch.full((len(pos), N + 1), -1, dtype=torch.long)
+        for b, tags in enumerate(pos):
+            ids[b, 1: len(tags) + 1] = torch.tensor([index.get(t, -1) for t in tags], dtype=torch.long)
         return ids
 
     def set_annotations(self, docs: Iterable[Doc], trees: List[Tuple[List[int], List[str]]]) -> None:

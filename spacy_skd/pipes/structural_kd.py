@@ -13,6 +13,9 @@ The on-disk cache has two levels, both keyed by the teacher's fingerprint and th
   expected transition counts, start/end, Top-1), derived from the potentials without the
   teacher and reused in every epoch and run with the same settings.
 """
+import itertools
+import math
+import os
 import warnings
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
@@ -42,6 +45,8 @@ Store = Union[TeacherCache, MemoryStore]
 LOSS_MIXES = ("interpolate", "add")
 # share of the teacher's mass outside a parser student's label vocabulary worth a warning
 LOST_MASS_WARN = 0.01
+# below it the tempered targets are one-hot in float32 and the T^2-scaled KD term vanishes
+MIN_TEMPERATURE = 0.05
 
 
 @Language.factory(
@@ -67,7 +72,7 @@ def make_structural_kd(nlp: Language, name: str, student: str, teacher_component
     student (str): name of the student component in this pipeline.
     teacher_component (str): name of the matching component in the teacher pipeline.
     objective (str): structural | posterior | token | top1 | none.
-    temperature (float): T > 0; KD terms are scaled by T^2.
+    temperature (float): finite T >= MIN_TEMPERATURE (0.05); KD terms are scaled by T^2.
     temperature_mode (str): auto | local | global (auto: global for CRF students, local for MaxEnt).
     kd_weight (float | Iterable[float]): lambda, or a schedule such as spacy-skd.teacher_annealing.v1.
     cache (bool): keep teacher outputs on disk across epochs and runs.
@@ -88,8 +93,8 @@ class StructuralKD(Pipe):
     def __init__(self, nlp: Language, name: str, *, student: str, teacher_component: str, objective: str,
                  temperature: float, temperature_mode: str, kd_weight: KDWeight, cache: bool, batch_size: int,
                  loss_mix: str = "interpolate", scale_t2: bool = True):
-        if not temperature > 0:
-            raise ValueError(Errors.E168.format(value=temperature))
+        if not _is_number(temperature) or not MIN_TEMPERATURE <= temperature < math.inf:
+            raise ValueError(Errors.E332.format(value=temperature, minimum=MIN_TEMPERATURE))
         if loss_mix not in LOSS_MIXES:
             raise ValueError(Errors.E184.format(value=loss_mix, mixes=LOSS_MIXES))
         self.name = name
@@ -284,11 +289,25 @@ def student_device(student: SequenceTagger) -> torch.device:
 
 
 def _as_schedule(kd_weight: KDWeight) -> Iterator[float]:
+    """The KD weights, one per update, each checked in [0, 1] when drawn; a schedule's first
+    weight is drawn here, so a bad constant fails when the config is loaded."""
     if isinstance(kd_weight, (int, float)):
         if not 0.0 <= kd_weight <= 1.0:
             raise ValueError(Errors.E178.format(value=kd_weight))
         return _constant(float(kd_weight))
-    return iter(kd_weight)
+    weights = _checked_weights(iter(kd_weight))
+    return itertools.chain([next(weights)], weights)
+
+
+def _checked_weights(weights: Iterator[float]) -> Iterator[float]:
+    for step, weight in enumerate(weights):
+        if not _is_number(weight) or not 0.0 <= weight <= 1.0:
+            raise ValueError(Errors.E333.format(value=weight, step=step))
+        yield float(weight)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _constant(value: float) -> Iterator[float]:

@@ -35,6 +35,8 @@ class LinearChainCRF:
     lengths (LongTensor): [B], each in [0, N]. A length-0 sequence has one (empty) path, log Z = 0.
     start, end (Tensor): [L] scores of the first and last tag; zeros when None.
     mask (TransitionMask): forbidden starts/transitions/ends get log-zero scores.
+    Scores below log-zero (-inf included) count as log-zero, so log Z, marginals and gradients
+    stay finite when a whole row or column is forbidden.
     Cost: O(B N L^2) time; O(B N L) memory, O(B N L^2) only when pair marginals are asked for.
 
     >>> crf = LinearChainCRF(torch.zeros(1, 3, 2), torch.zeros(2, 2), torch.tensor([3]))
@@ -65,15 +67,18 @@ class LinearChainCRF:
         end = zeros if end is None else end
         check_shape("start", start, (L,))
         check_shape("end", end, (L,))
+        neg = log_zero(emissions.dtype)
         if mask is not None:
-            neg = log_zero(emissions.dtype)
             transitions = transitions.masked_fill(~mask.transitions, neg)
             start = start.masked_fill(~mask.start, neg)
             end = end.masked_fill(~mask.end, neg)
+        # -inf potentials become log-zero: a tag no path can reach (say, an all -inf transition
+        # column) would otherwise give an all -inf logsumexp, whose gradient is NaN
+        transitions, start, end = transitions.clamp_min(neg), start.clamp_min(neg), end.clamp_min(neg)
         self.lengths = lengths
         self.mask = torch.arange(N, device=emissions.device) < lengths.unsqueeze(1)  # [B, N]
         # Padded emissions must be finite: their (zero) gradients still pass through lse.
-        self.emissions = emissions.masked_fill(~self.mask.unsqueeze(-1), 0.0)
+        self.emissions = emissions.clamp_min(neg).masked_fill(~self.mask.unsqueeze(-1), 0.0)
         self.transitions = transitions
         self.start = start
         self.end = end

@@ -33,7 +33,7 @@ class SecondOrderMFVI(HeadSelection):
     grd (Tensor): [B, N+1, N+1, N+1]; grd[b, m, h, g] scores arcs g -> h and h -> m (chain
         g -> h -> m); used where m, h are words and g is ROOT or a word, all three distinct.
     None = no such factor. Entries outside these ranges (padding, ROOT as a dependent, repeated
-    indices) are ignored and may hold garbage.
+    indices) are ignored and may hold garbage. Scores may be -inf (floored, so Q stays finite).
     iterations (int): K >= 0; 0 gives the first-order HeadSelection.
 
     Update, with Q_k = softmax over valid heads of q_k (zero at invalid heads) and q_0 = arc:
@@ -73,12 +73,17 @@ class SecondOrderMFVI(HeadSelection):
         word = in_len & (idx > 0)  # [B, H]
         distinct = _distinct(H, self.lengths.device)
 
+        # A -inf factor score (two arcs never together) would make Q * score NaN where Q is 0
+        # and give -inf messages; floored, the at most 4H messages into an arc, each weighted
+        # by a probability, still sum to at least log_zero, so every q stays finite.
+        floor = log_zero(arc_scores.dtype) / (4 * H)
+
         def keep(factor, first, second, third):
             """Zero the factor outside its valid triples (first/second/third: [B, H] masks)."""
             if factor is None:
                 return None
             valid = first[:, :, None, None] & second[:, None, :, None] & third[:, None, None, :] & distinct
-            return factor.masked_fill(~valid, 0.0)
+            return factor.clamp_min(floor).masked_fill(~valid, 0.0)
 
         self.sib = keep(sib, word, in_len, word)  # [B, H(m), H(h), H(s)]
         self.cop = keep(cop, word, in_len, in_len)  # [B, H(m), H(h), H(c)]

@@ -29,7 +29,8 @@ class SpanNER:
 
     scores (Tensor): [B, N, N, R+1]; scores[b, i, j, c] scores words i..j (inclusive, 0-based)
         having class c; class 0 = no entity, 1..R = entity types. Cells with j < i or j >= n_b
-        are ignored (they may hold anything finite or not).
+        are ignored (they may hold anything finite or not). An entity class may be -inf on
+        a valid span (that type is impossible there); no entity at -inf is an error (E331).
     lengths (LongTensor): [B], each in [0, N].
     Cost: O(B N^2 R) time and memory; N sequential steps each way.
 
@@ -64,7 +65,13 @@ class SpanNER:
         the subtraction so that garbage there (inf, nan) reaches neither values nor gradients."""
         valid = self.span_mask.unsqueeze(-1)
         s = self.scores.masked_fill(~valid, 0.0)
-        return (s[..., 1:] - s[..., :1]).masked_fill(~valid, log_zero(s.dtype))
+        phi = s[..., 1:] - s[..., :1]
+        infinite = torch.isposinf(phi) & valid
+        if bool(infinite.any()):  # infinite odds of an entity: no finite distribution
+            b, i, j, _ = (int(x) for x in infinite.nonzero()[0])
+            raise ValueError(Errors.E331.format(b=b, i=i, j=j))
+        # an entity class at -inf forbids it; log-zero keeps an all-forbidden span's lse finite
+        return phi.clamp_min(log_zero(s.dtype)).masked_fill(~valid, log_zero(s.dtype))
 
     # -- forward / backward ---------------------------------------------------------------------
     @cached_property

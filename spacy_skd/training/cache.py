@@ -18,6 +18,8 @@ A namespace folder records its settings plus `CACHE_FORMAT_VERSION` in a metadat
 folder whose record does not match (a copied folder, a format change) is cleared with warning
 W200 and rebuilt. A corrupt entry is dropped with warning W201 (once per cache) and read as a
 miss, so the caller recomputes it; an unreadable database is deleted and recreated with W202.
+A disk that is full or read-only is an error naming the folder and the ways out (E334); a
+complete cache on a read-only disk is still read, through a read-only SQLite connection (W332).
 """
 import hashlib
 import json
@@ -148,7 +150,7 @@ class TeacherCache:
             found = [self._fetch(store, key) for key in keys]
         except sqlite3.DatabaseError as err:
             if not _is_corrupt_database(err):
-                raise
+                raise self._io_error(err) from err
             self._recover(err)
             found = [None] * len(keys)
         results: List[Optional[Arrays]] = []
@@ -233,13 +235,18 @@ class TeacherCache:
                  for words, entry in zip(batch, arrays)]
         if not items:
             return
+        if isinstance(self._store, _ReadOnlyStore):
+            raise ValueError(Errors.E334.format(path=self.path, err=f"{len(items)} new entries cannot be "
+                                                "stored: the cache was opened read-only"))
         try:
             self._write(items)
         except sqlite3.DatabaseError as err:
             if not _is_corrupt_database(err):
-                raise
+                raise self._io_error(err) from err
             self._recover(err)
             self._write(items)
+        except OSError as err:  # entries of 1 MiB or more are files beside the database
+            raise self._io_error(err) from err
 
     # --- lifetime -----------------------------------------------------------------------------
 
@@ -280,8 +287,29 @@ class TeacherCache:
             self.stats.rebuilt += 1
         except sqlite3.DatabaseError as err:
             if not _is_corrupt_database(err):
-                raise
+                self._open_read_only(err)
+                return
             self._recover(err)
+        except OSError as err:  # e.g. the folder cannot be created
+            self._open_read_only(err)
+
+    def _open_read_only(self, err: Exception) -> None:
+        """The store cannot be opened for writing (read-only disk or folder, full disk): read a
+        complete cache anyway through a read-only connection, or raise E334."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        store = _ReadOnlyStore.open(self.path)
+        if store is None or _read_meta(store) != self.meta:
+            if store is not None:
+                store.close()
+            raise self._io_error(err) from err
+        warnings.warn(Warnings.W332.format(path=self.path, err=f"{type(err).__name__}: {err}"))
+        self._store = store
+
+    def _io_error(self, err: Exception) -> ValueError:
+        """E334: the disk refused a read or write (full, read-only, no permission, locked)."""
+        return ValueError(Errors.E334.format(path=self.path, err=f"{type(err).__name__}: {err}"))
 
     def _write_meta(self) -> None:
         self._store.set(_META_KEY, json.dumps(self.meta, sort_keys=True), retry=True)
@@ -375,11 +403,13 @@ class TeacherCache:
                                                reason=reason))
             self._warned_corrupt = True
         self.stats.dropped += 1
+        if isinstance(self._store, _ReadOnlyStore):
+            return  # a miss all the same; the entry stays on the read-only disk
         try:
             self._require_open().delete(key, retry=True)
         except sqlite3.DatabaseError as err:
             if not _is_corrupt_database(err):
-                raise
+                raise self._io_error(err) from err
             self._recover(err)
 
 
@@ -455,6 +485,51 @@ class _NoPickleDisk(diskcache.Disk):
 
 def _connect(path: Path) -> diskcache.Cache:
     return diskcache.Cache(str(path), disk=_NoPickleDisk, **_SETTINGS)
+
+
+class _ReadOnlyStore:
+    """The lookups `TeacherCache` makes of a diskcache store (`get`, `len`, `close`), answered
+    through a read-only SQLite connection, which needs no write access to the folder. Values
+    are decoded by the same no-pickle `Disk` as in the writable store."""
+
+    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+        self._sql = connection
+        self._disk = _NoPickleDisk(str(path), min_file_size=_MIN_FILE_SIZE)
+
+    @classmethod
+    def open(cls, path: Path) -> Optional["_ReadOnlyStore"]:
+        """The store in folder `path`, or None if it has no readable database."""
+        db = path / diskcache.core.DBNAME
+        if not db.is_file():
+            return None
+        try:
+            connection = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+            connection.execute("SELECT COUNT(*) FROM Cache").fetchone()
+        except sqlite3.DatabaseError:
+            return None
+        return cls(path, connection)
+
+    def get(self, key: str):
+        row = self._sql.execute("SELECT mode, filename, value FROM Cache WHERE key = ? AND raw = 1",
+                                (key,)).fetchone()
+        if row is None:
+            return None
+        try:
+            return self._disk.fetch(row[0], row[1], row[2], False)
+        except OSError:  # a value file gone missing: a miss, as diskcache itself reads it
+            return None
+
+    def __contains__(self, key: str) -> bool:
+        return self._sql.execute("SELECT 1 FROM Cache WHERE key = ? AND raw = 1", (key,)).fetchone() is not None
+
+    def __len__(self) -> int:
+        return self._sql.execute("SELECT COUNT(*) FROM Cache").fetchone()[0]
+
+    def iterkeys(self) -> Iterator[str]:
+        yield from (row[0] for row in self._sql.execute("SELECT key FROM Cache WHERE raw = 1 ORDER BY rowid"))
+
+    def close(self) -> None:
+        self._sql.close()
 
 
 def _read_meta(store: diskcache.Cache) -> Union[None, str, dict]:

@@ -23,7 +23,7 @@ from spacy.training import Example
 from spacy.util import registry
 
 from ..errors import Errors
-from .readers import _check_limit, _check_path, _read_lines
+from .readers import _check_limit, _check_path, _read_lines, warn_if_empty
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -111,6 +111,7 @@ class CoNLLUCorpus:
                 n += 1
                 if n == self.limit:
                     return
+        warn_if_empty(n, self.path, f"sentences of at least {max(self.min_length, 1)} words")
 
     def _read_file(self, loc: Path) -> Iterator["_Sentence"]:
         with closing(_read_lines(loc)) as lines:

@@ -130,6 +130,7 @@ class CoNLLNERCorpus:
                 n += 1
                 if n == self.limit:
                     return
+        warn_if_empty(n, self.path, "sentences")
 
     def _read_file(self, loc: Path) -> Iterator[Tuple[List[str], List[SpanTuple]]]:
         decode = _TagDecoder(loc, self.scheme)
@@ -235,6 +236,7 @@ class SlotFillingCorpus:
             if extra:
                 raise ValueError(Errors.E060.format(
                     path=self.path, n_in=n_in, n_label=n_in + extra))
+        warn_if_empty(n, in_path, "sentences")
 
 
 class RawTextCorpus:
@@ -273,9 +275,15 @@ class RawTextCorpus:
                 n += 1
                 if n == self.limit:
                     return
+        warn_if_empty(n, self.path, f"texts of at least {self.min_length} tokens")
 
 
 # --- helpers --------------------------------------------------------------------------------
+def warn_if_empty(n: int, path: Path, what: str) -> None:
+    """A corpus that yields nothing trains or scores to 0.00 in silence: say which file it was."""
+    if n == 0:
+        warnings.warn(Warnings.W331.format(path=path, what=what))
+
 
 
 class _TagDecoder:

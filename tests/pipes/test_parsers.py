@@ -14,6 +14,7 @@ from spacy.training import Example
 from spacy.util import fix_random_seed
 
 from spacy_skd.kd.parser_targets import parser_targets
+from spacy_skd.pipes._segments import padded_batches
 from spacy_skd.pipes.dependency_parser import DependencyParser
 from spacy_skd.structs.dependency import HeadSelection
 from spacy_skd.training.cache import TeacherCache, fingerprint_pipeline
@@ -464,3 +465,84 @@ def test_kd_parser_relpos_student_errors(trained, tmp_path):
     examples = examples_for(nlp, pos=True)
     with pytest.raises(ValueError, match=r"\[skd-E182\]"):
         nlp.initialize(lambda: examples)
+
+
+# -- long documents (issue 20) --------------------------------------------------------------------
+def random_parser(factory: str, **cfg):
+    nlp = make_nlp(factory, **cfg)
+    examples = examples_for(nlp)
+    nlp.initialize(lambda: examples)
+    randomise(nlp.get_pipe("parser"))
+    return nlp
+
+
+def long_doc(nlp: Language, n: int, sent_starts=None) -> Doc:
+    words = [t.text for doc in gold_docs(nlp) for t in doc]
+    words = (words * (n // len(words) + 1))[:n]
+    return Doc(nlp.vocab, words=words, sent_starts=sent_starts)
+
+
+def assert_trees_over(doc: Doc, spans) -> None:
+    """Each span (start, end) is one sentence: one root, every head inside it, no cycle."""
+    assert [(s.start, s.end) for s in doc.sents] == list(spans)
+    for start, end in spans:
+        heads = [0 if t.head.i == t.i else t.head.i - start + 1 for t in doc[start:end]]
+        assert all(0 <= h <= end - start for h in heads)
+        assert is_tree(heads)
+
+
+@pytest.mark.parametrize("factory", FACTORIES)
+def test_parser_long_doc_without_sentences_is_parsed_in_windows(factory):
+    nlp = random_parser(factory, max_length=8)
+    with pytest.warns(UserWarning, match=r"\[skd-W330\].*30 tokens.*max_length = 8"):
+        doc = nlp(long_doc(nlp, 30))
+    assert_trees_over(doc, [(0, 8), (8, 16), (16, 24), (24, 30)])
+
+
+@pytest.mark.parametrize("factory", FACTORIES)
+def test_parser_doc_with_sentences_is_parsed_sentence_by_sentence(factory):
+    nlp = random_parser(factory, max_length=8)
+    starts = [0, 5, 6, 13]
+    doc = long_doc(nlp, 20, sent_starts=[i in starts for i in range(20)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # every sentence fits: no window, no warning
+        doc = nlp(doc)
+    assert_trees_over(doc, [(0, 5), (5, 6), (6, 13), (13, 20)])
+    # a sentence longer than max_length is cut into windows
+    doc = long_doc(nlp, 20, sent_starts=[i in (0, 3) for i in range(20)])
+    with pytest.warns(UserWarning, match=r"\[skd-W330\].*sentence of 17 tokens"):
+        doc = nlp(doc)
+    assert_trees_over(doc, [(0, 3), (3, 11), (11, 19), (19, 20)])
+
+
+@pytest.mark.parametrize("factory,n", [("skd_biaffine_parser", 1500), ("skd_mfvi_parser", 600),
+                                       ("skd_seqlabel_parser", 1500)])
+def test_parser_long_doc_with_default_max_length_returns_a_tree_per_window(factory, n):
+    nlp = random_parser(factory)
+    max_length = nlp.get_pipe("parser").max_length
+    assert max_length == (256 if factory == "skd_mfvi_parser" else 512)
+    with pytest.warns(UserWarning, match=r"\[skd-W330\]"):
+        doc = nlp(long_doc(nlp, n))
+    assert_trees_over(doc, [(s, min(s + max_length, n)) for s in range(0, n, max_length)])
+    # in nlp.pipe with short docs around it (batched with them: float32 sums may break near-ties
+    # of random weights differently, so the windows are compared by shape)
+    piped = list(nlp.pipe([TEXTS[0], long_doc(nlp, n), TEXTS[1]]))
+    assert_trees_over(piped[1], [(s, min(s + max_length, n)) for s in range(0, n, max_length)])
+    assert tree(piped[0]) == tree(nlp(TEXTS[0])) and tree(piped[2]) == tree(nlp(TEXTS[1]))
+
+
+@pytest.mark.parametrize("factory", FACTORIES)
+@pytest.mark.parametrize("value", [1, 0, -3])
+def test_parser_bad_max_length_errors(factory, value):
+    with pytest.raises(ValueError, match=r"\[skd-E330\]"):
+        make_nlp(factory, max_length=value)
+
+
+def test_parser_segments_are_batched_within_the_padded_budget():
+    pieces = [(b, 0, n) for b, n in enumerate([1, 3, 8, 8, 2, 5, 4, 4, 4, 4, 7, 1])]
+    batches = list(padded_batches(pieces, 8))
+    assert sorted(p for batch in batches for p in batch) == sorted(pieces)
+    for batch in batches:
+        longest = max(end - start for _, start, end in batch)
+        assert len(batch) * longest ** 2 <= 64
+    assert [len(b) for b in padded_batches([(0, 0, 20)], 8)] == [1]  # an over-long piece still goes

@@ -4,6 +4,7 @@ import pytest
 import spacy
 import torch
 from spacy.training import Example
+from thinc.api import Config, registry
 
 from spacy_skd.kd.objectives import token_kl_loss
 from spacy_skd.kd.targets import maxent_targets
@@ -328,3 +329,43 @@ def test_kd_targets_change_the_student_gradients(teachers, tmp_path):
     assert same(strong, again)
     assert not same(strong, other)
     assert not same(strong, gold)
+
+
+# -- out-of-range settings (issue 20) -------------------------------------------------------------
+@pytest.mark.parametrize("value", [1e-30, 0.049, 0.0, -1.0])
+def test_kd_temperature_must_be_at_least_the_minimum(value):
+    nlp = spacy.blank("en")
+    with pytest.raises(ValueError, match=r"\[skd-E332\].*0\.05"):
+        nlp.add_pipe("structural_kd", config={"temperature": value})
+    nlp.add_pipe("structural_kd", config={"temperature": 0.05})  # the minimum itself is fine
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf"])
+def test_kd_temperature_must_be_finite(value):
+    # `temperature = inf` in a config file reaches the factory as the string, validated to a float
+    assert Config().from_str(f"[kd]\ntemperature = {value}")["kd"]["temperature"] == value
+    with pytest.raises(ValueError, match=r"\[skd-E332\]"):
+        spacy.blank("en").add_pipe("structural_kd", config={"temperature": value})
+
+
+@pytest.mark.parametrize("rate", [1.5, -0.5])
+def test_kd_weight_from_a_constant_schedule_is_range_checked(rate):
+    nlp = spacy.blank("en")
+    with pytest.raises(ValueError, match=r"\[skd-E333\].*update 0"):
+        nlp.add_pipe("structural_kd", config={"kd_weight": {"@schedules": "constant.v1", "rate": rate}})
+
+
+@registry.schedules("test-skd.leaves_range.v1")
+def leaves_range() -> list:
+    return [1.0, 0.5, 1.25, 0.0]
+
+
+def test_kd_weight_from_a_schedule_is_checked_when_drawn(teachers, tmp_path):
+    nlp = student_nlp("skd_crf_tagger", teachers["crf"], cache_dir=tmp_path,
+                      kd_weight={"@schedules": "test-skd.leaves_range.v1"})
+    examples = examples_for(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    nlp.update(examples, sgd=optimizer)
+    nlp.update(examples, sgd=optimizer)
+    with pytest.raises(ValueError, match=r"\[skd-E333\].*1\.25 at update 2"):
+        nlp.update(examples, sgd=optimizer)

@@ -224,3 +224,46 @@ def test_structs_import_no_spacy_or_thinc():
             "bad = [m for m in ('spacy', 'thinc') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+@SETTINGS
+@given(**{**dims, "N": st.integers(1, 4)}, where=st.sampled_from(["column", "row", "start", "end", "emission"]))
+def test_chain_minus_inf_potentials_match_enumeration_with_finite_gradients(seed, B, N, L, where):
+    """A whole transition column (or row, start, end, or one emission) at -inf forbids those
+    paths: log Z and the marginals still match enumeration, and no gradient is NaN."""
+    g = torch.Generator().manual_seed(seed)
+    emit = torch.randn(B, N, L, generator=g, dtype=torch.float64)
+    trans = torch.randn(L, L, generator=g, dtype=torch.float64)
+    start, end = torch.randn(L, generator=g, dtype=torch.float64), torch.randn(L, generator=g, dtype=torch.float64)
+    lengths = torch.randint(0, N + 1, (B,), generator=g)
+    k = int(torch.randint(L, (1,), generator=g))
+    inf = float("-inf")
+    if where == "column":
+        trans[:, k] = inf
+    elif where == "row":
+        trans[k] = inf
+    elif where == "start":
+        start[k] = inf
+    elif where == "end":
+        end[k] = inf
+    elif N:
+        emit[:, 0, k] = inf
+    potentials = [t.clone().requires_grad_() for t in (emit, trans, start, end)]
+    crf = LinearChainCRF(potentials[0], potentials[1], lengths, potentials[2], potentials[3])
+    grads = torch.autograd.grad(crf.log_partition.sum(), potentials, allow_unused=True)
+    assert all(torch.isfinite(grad).all() for grad in grads if grad is not None)
+    marginals, pairs = crf.marginals.detach(), crf.pair_marginals.detach()
+    assert torch.isfinite(marginals).all() and torch.isfinite(pairs).all()
+    args = (emit, trans, start, end, lengths, None)
+    for b, n in enumerate(lengths.tolist()):
+        paths, scores = enumerate_paths(n, L, args, b)
+        if not torch.isfinite(scores).any():  # every path forbidden: finite, hugely negative
+            assert torch.isfinite(crf.log_partition[b]) and crf.log_partition[b] < -1e30
+            continue
+        assert torch.allclose(crf.log_partition[b].detach(), scores.logsumexp(0))
+        probs = (scores - scores.logsumexp(0)).exp()
+        unary = torch.zeros(N, L, dtype=torch.float64)
+        for path, p in zip(paths, probs):
+            for i, t in enumerate(path):
+                unary[i, t] += p
+        assert torch.allclose(marginals[b], unary)

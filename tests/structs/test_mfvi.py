@@ -175,3 +175,30 @@ def test_mfvi_errors_are_coded():
         SecondOrderMFVI(arc, rel, lengths, grd=torch.zeros(1, 3, 3, 3, dtype=torch.float16))
     with pytest.raises(TypeError, match=r"\[skd-E001\]"):
         SecondOrderMFVI(arc.half(), rel, lengths)
+
+
+@SETTINGS
+@given(seed=st.integers(0, 2**16), B=st.integers(1, 3), N=st.integers(2, 4),
+       which=st.sampled_from(["sib", "cop", "grd"]))
+def test_mfvi_one_minus_inf_factor_score_matches_loop_and_stays_finite(seed, B, N, which):
+    """One factor score at -inf (those two arcs never together): Q stays a distribution that
+    matches the loop's (where that arc's probability is exactly zero), gradients stay finite."""
+    arc, rel, lengths, factors = random_inputs(seed, B, N)
+    lengths[0] = N
+    # sib: ROOT -> 1 with ROOT -> 2; cop: heads ROOT and 2 of word 1; grd: ROOT -> 2 -> 1
+    cell = {"sib": (0, 1, 0, 2), "cop": (0, 1, 0, 2), "grd": (0, 1, 2, 0)}[which]
+    factors[which][cell] = float("-inf")
+    leaves = {k: v.clone().requires_grad_() for k, v in factors.items()}
+    arc_leaf = arc.clone().requires_grad_()
+    mf = SecondOrderMFVI(arc_leaf, rel, lengths, **leaves, iterations=1)
+    probs = mf.arc_log_probs.exp()
+    grads = torch.autograd.grad(mf.arc_log_probs.sum(), [arc_leaf, leaves[which]])
+    assert torch.isfinite(mf.arc_log_probs).all() and all(torch.isfinite(g).all() for g in grads)
+    for b, n in enumerate(lengths.tolist()):
+        q = loop_update(arc, factors, b, n)
+        for d in range(1, n + 1):
+            heads = [h for h in range(n + 1) if h != d]
+            expected = torch.stack([q[d, h] for h in heads]).softmax(0)
+            assert torch.allclose(probs[b, d, heads], expected, atol=1e-12)
+    # more iterations stay finite too
+    assert torch.isfinite(SecondOrderMFVI(arc, rel, lengths, **factors, iterations=3).arc_log_probs).all()

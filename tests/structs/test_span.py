@@ -284,3 +284,44 @@ def test_span_module_imports_no_spacy_or_thinc():
             "bad = [m for m in ('spacy', 'thinc') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+@SETTINGS
+@given(**{**dims, "N": st.integers(1, 4)}, p=st.floats(0.2, 1.0))
+def test_span_minus_inf_entity_scores_match_enumeration_with_finite_gradients(seed, B, N, R, p):
+    """Entity classes at -inf (p of them; p = 1: no span can be an entity) forbid those spans:
+    log Z and the BIOES marginals match enumeration, gradients stay finite."""
+    _, scores, lengths = random_ner(seed, B, N, R)
+    g = torch.Generator().manual_seed(seed)
+    scores[..., 1:] = scores[..., 1:].masked_fill(torch.rand(scores[..., 1:].shape, generator=g) < p, float("-inf"))
+    leaf = scores.clone().requires_grad_()
+    ner = SpanNER(leaf, lengths)
+    (grad,) = torch.autograd.grad(ner.log_partition.sum(), leaf)
+    assert torch.isfinite(grad).all() and torch.isfinite(ner.bioes_log_marginals).all()
+    got = ner.bioes_log_marginals.exp().detach()
+    for b, n in enumerate(lengths.tolist()):
+        structs, w = enumerate_ner(scores, b, n)
+        assert torch.allclose(ner.log_partition[b].detach(), w.logsumexp(0))
+        expected = torch.zeros(N, 1 + 4 * R, dtype=torch.float64)
+        expected[n:, 0] = 1.0
+        for y, q in zip(structs, (w - w.logsumexp(0)).exp()):
+            for m, c in enumerate(bioes_of(y, n, R)):
+                expected[m, c] += q
+        assert torch.allclose(got[b], expected, atol=1e-10)
+
+
+def test_span_minus_inf_no_entity_score_is_a_coded_error():
+    """No-entity at -inf (or an entity class at +inf) on a real span means infinite odds: no
+    finite distribution, so it is refused rather than turned into inf/NaN marginals."""
+    scores = torch.zeros(1, 3, 3, 2)
+    scores[0, 0, 1, 0] = float("-inf")
+    with pytest.raises(ValueError, match=r"\[skd-E331\].*\(0, 1\)"):
+        SpanNER(scores, torch.tensor([3])).log_partition
+    scores = torch.zeros(1, 3, 3, 2)
+    scores[0, 2, 2, 1] = float("inf")
+    with pytest.raises(ValueError, match=r"\[skd-E331\]"):
+        SpanNER(scores, torch.tensor([3])).bioes_log_marginals
+    scores[0, 2, 2, 1] = 0.0
+    scores[0, 1, 0, 0] = float("-inf")  # j < i: no span, ignored
+    scores[0, 2, 2, 0] = float("-inf")  # past the length: ignored
+    assert torch.isfinite(SpanNER(scores, torch.tensor([2])).log_partition).all()

@@ -1,7 +1,9 @@
 """mst against brute-force enumeration of every single-root dependency tree on tiny inputs."""
 import itertools
+import time
 
 import pytest
+import networkx as nx
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -155,3 +157,63 @@ def test_tree_mst_errors():
         mst(torch.zeros(1, 3, 3), torch.tensor([3]))
     with pytest.raises(ValueError, match=r"\[skd-E010\]"):
         mst(torch.full((1, 3, 3), float("nan")), torch.tensor([2]))
+
+
+def nx_single_root_max(S, n):
+    """Best single-root tree score by an independent solver: networkx's arborescence search,
+    once per root word r (arcs into r removed, so r must be the root), plus r's root arc.
+    Forbidden arcs (<= -1e29) are left out of the graph."""
+    best = float("-inf")
+    for r in range(1, n + 1):
+        g = nx.DiGraph()
+        g.add_nodes_from(range(1, n + 1))
+        g.add_weighted_edges_from((h, d, float(S[d, h])) for d in range(1, n + 1) if d != r
+                                  for h in range(1, n + 1) if h != d and float(S[d, h]) > -1e29)
+        try:
+            tree = nx.maximum_spanning_arborescence(g, attr="weight", preserve_attrs=True)
+        except nx.NetworkXException:  # no spanning tree of allowed arcs with this root
+            continue
+        best = max(best, float(S[r, 0]) + sum(w for _, _, w in tree.edges(data="weight")))
+    return best
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**16), n=st.integers(6, 14), root_boost=st.sampled_from([0.0, 3.0]))
+def test_tree_mst_matches_networkx_on_medium_sentences(seed, n, root_boost):
+    g = torch.Generator().manual_seed(seed)
+    scores = torch.randn(1, n + 1, n + 1, generator=g, dtype=torch.float64)
+    scores[0, :, 0] += root_boost  # many words like ROOT: the single-root constraint binds
+    heads = mst(scores, torch.tensor([n]))
+    check_valid(heads[0], n)
+    assert tree_score(scores[0], heads[0, 1:].tolist()) == pytest.approx(nx_single_root_max(scores[0], n), abs=1e-9)
+
+
+def offset_like_scores(n: int, seed: int = 0) -> torch.Tensor:
+    """What a sequence-labelling parser gives MST: every word likes ROOT about equally and has
+    a few nearby candidate heads; every other arc is forbidden (-1e30)."""
+    g = torch.Generator().manual_seed(seed)
+    scores = torch.full((1, n + 1, n + 1), -1e30, dtype=torch.float64)
+    d = torch.arange(1, n + 1)
+    scores[0, d, 0] = -1.0 - 0.1 * torch.rand(n, generator=g, dtype=torch.float64)
+    for offset in (-2, -1, 1, 2):
+        h = d + offset
+        ok = (h >= 1) & (h <= n)
+        scores[0, d[ok], h[ok]] = -1.0 - torch.rand(int(ok.sum()), generator=g, dtype=torch.float64)
+    return scores
+
+
+def test_tree_mst_1000_words_decode_in_well_under_a_second_issue20():
+    # The root-by-root search took 89 s on 400 such words; one lexicographic search is O(n^2).
+    n = 1000
+    scores = offset_like_scores(n)
+    start = time.perf_counter()
+    heads = mst(scores, torch.tensor([n]))
+    assert time.perf_counter() - start < 1.0
+    check_valid(heads[0], n)
+
+
+def test_tree_mst_offset_like_scores_match_networkx_issue20():
+    n = 12
+    scores = offset_like_scores(n, seed=3)
+    heads = mst(scores, torch.tensor([n]))
+    assert tree_score(scores[0], heads[0, 1:].tolist()) == pytest.approx(nx_single_root_max(scores[0], n), rel=1e-12)

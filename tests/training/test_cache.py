@@ -3,6 +3,7 @@ import hashlib
 import io
 import json
 import pickle
+import sqlite3
 import warnings
 
 import diskcache
@@ -387,3 +388,62 @@ def test_fingerprint_changes_with_a_weight(teacher):
     finally:
         node.set_param("W", original)
     assert fingerprint_pipeline(teacher, "tagger") == before
+
+
+# -- full and read-only disks (issue 20) ----------------------------------------------------------
+# Tests run as root, where chmod does not stop writes: the disk's refusals are raised by hand.
+def refuse(monkeypatch, method: str, err: Exception) -> None:
+    def raise_err(*args, **kwargs):
+        raise err
+    monkeypatch.setattr(diskcache.Cache, method, raise_err)
+
+
+@pytest.mark.parametrize("err", [sqlite3.OperationalError("database or disk is full"),
+                                 OSError(28, "No space left on device")])
+def test_cache_full_disk_is_a_coded_error_naming_the_folder_and_the_fix(cache, monkeypatch, err):
+    refuse(monkeypatch, "set", err)
+    with pytest.raises(ValueError, match=r"\[skd-E334\]") as info:
+        cache.put(WORDS, outputs(5))
+    message = str(info.value)
+    assert str(cache.path) in message
+    assert "Free some space" in message and "cache_dir" in message and "cache = false" in message
+
+
+def test_cache_read_error_is_a_coded_error(cache, monkeypatch):
+    cache.put(WORDS, outputs(5))
+    refuse(monkeypatch, "get", sqlite3.OperationalError("disk I/O error"))
+    with pytest.raises(ValueError, match=r"\[skd-E334\].*disk I/O error"):
+        cache.get(WORDS)
+
+
+def test_cache_complete_read_only_cache_is_readable(tmp_path, monkeypatch):
+    with TeacherCache(tmp_path / "cache", **SETTINGS) as cache:
+        for i, words in enumerate(SENTENCES):
+            cache.put(words, outputs(len(words), seed=i))
+        big = {"unary": np.ones((600, 600), dtype=np.float32)}  # > 1 MiB: a file beside the database
+        cache.put(["big"], big)
+    # opening for writing fails as on a read-only disk
+    monkeypatch.setattr(diskcache.Cache, "__init__", lambda *a, **k: (_ for _ in ()).throw(
+        sqlite3.OperationalError("attempt to write a readonly database")))
+    with pytest.warns(UserWarning, match=r"\[skd-W332\]"):
+        cache = TeacherCache(tmp_path / "cache", **SETTINGS)
+    with cache:
+        for i, words in enumerate(SENTENCES):
+            assert_same(cache.get(words), outputs(len(words), seed=i))
+        assert_same(cache.get(["big"]), big)
+        assert cache.get(["not", "there"]) is None
+        assert len(cache) == len(SENTENCES) + 1 and WORDS in cache
+        assert len(list(cache.items())) == len(SENTENCES) + 1
+        with pytest.raises(ValueError, match=r"\[skd-E334\].*read-only"):
+            cache.put(["new"], outputs(1))
+
+
+def test_cache_read_only_without_a_matching_cache_is_a_coded_error(tmp_path, monkeypatch):
+    with TeacherCache(tmp_path / "cache", **SETTINGS) as cache:
+        cache.put(WORDS, outputs(5))
+    monkeypatch.setattr(diskcache.Cache, "__init__", lambda *a, **k: (_ for _ in ()).throw(
+        sqlite3.OperationalError("attempt to write a readonly database")))
+    for settings in ({**SETTINGS, "temperature": 3.0}, SETTINGS):  # new namespace, then other folder
+        directory = tmp_path / ("cache" if settings is not SETTINGS else "empty")
+        with pytest.raises(ValueError, match=r"\[skd-E334\].*readonly database"):
+            TeacherCache(directory, **settings)

@@ -412,3 +412,29 @@ def test_raw_reuters_limit(nlp, shared_data):
     assert len(examples) == 1000
     assert all(len(eg.reference.text.split()) >= 6 for eg in examples)  # README: >= 6 tokens
     assert examples[0].reference.text.startswith("Showers continued throughout the week")
+
+
+@pytest.mark.parametrize("content", ["", "\n\n", "-DOCSTART- -X- -X- O\n\n", "-DOCSTART- -X- O O\n\n-DOCSTART- -X- O O\n"])
+def test_conll_reader_without_examples_warns_naming_the_file(nlp, tmp_path, content):
+    path = tmp_path / "dev.conll"
+    path.write_text(content, encoding="utf8")
+    with pytest.warns(UserWarning, match=r"\[skd-W331\].*dev\.conll"):
+        assert list(CoNLLNERCorpus(path)(nlp)) == []
+
+
+def test_slot_and_raw_readers_without_examples_warn_naming_the_file(nlp, tmp_path):
+    for name in ("seq.in", "seq.out"):
+        (tmp_path / name).write_text("\n", encoding="utf8")
+    with pytest.warns(UserWarning, match=r"\[skd-W331\].*seq\.in"):
+        assert list(SlotFillingCorpus(tmp_path)(nlp)) == []
+    raw = tmp_path / "raw.txt"
+    raw.write_text("one two\n\n", encoding="utf8")
+    with pytest.warns(UserWarning, match=r"\[skd-W331\].*raw\.txt.*at least 3 tokens"):
+        assert list(RawTextCorpus(raw, min_length=3)(nlp)) == []
+
+
+def test_conllu_reader_without_examples_warns_naming_the_file(nlp, tmp_path):
+    path = tmp_path / "dev.conllu"
+    path.write_text("# newdoc id = x\n\n", encoding="utf8")
+    with pytest.warns(UserWarning, match=r"\[skd-W331\].*dev\.conllu"):
+        assert list(create_conllu_reader(path)(nlp)) == []
