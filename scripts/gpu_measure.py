@@ -31,6 +31,7 @@ from spacy_skd.structs.chain import LinearChainCRF
 from spacy_skd.structs.mfvi import SecondOrderMFVI
 from spacy_skd.structs.span import SpanNER
 from spacy_skd.structs.tree import mst
+from spacy_skd.training.strip_kd import restore_kd
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -83,9 +84,13 @@ def _sync() -> None:
 
 def kd_step(student: Path, teacher: str, steps: int, size: int) -> Dict[str, float]:
     """Median ms of a training step of the student with KD (warm cache) and without, interleaved."""
-    config = student / "config.cfg"  # the training config, with the command line's overrides
-    saved = spacy.util.load_config(config)  # as trained: its cache holds the teacher's outputs already
+    # the training config, with the command line's overrides and the KD component the saved
+    # student was stripped of (strip_kd keeps its settings in meta.json)
+    meta = json.loads((student / "meta.json").read_text(encoding="utf8"))
+    saved = restore_kd(spacy.util.load_config(student / "config.cfg"), meta)
     with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "config.cfg"
+        saved.to_disk(config)
         cache_dir = Path(saved["paths"].get("cache") or tmp)
         objective = saved["components"]["kd"]["objective"]
         nlp_kd = build(config, Path(teacher), cache_dir, objective, with_kd=True)

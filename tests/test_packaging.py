@@ -59,7 +59,7 @@ def load(target: str):
 
 
 def test_entry_points_cover_every_registration():
-    """Each registered factory, architecture, reader and schedule has an entry point naming that
+    """Each registered factory, architecture, reader, callback and schedule has an entry point naming that
     very function, and each entry point names a registered function: `spacy train` needs no --code."""
     entry_points = setup_cfg_entry_points()
     declared = {(group, name): target for group, names in entry_points.items() for name, target in names.items()
@@ -68,7 +68,8 @@ def test_entry_points_cover_every_registration():
     assert set(declared) == set(registered), (set(registered) - set(declared), set(declared) - set(registered))
     for key, target in declared.items():
         assert load(target) is registered[key], key
-    assert {group for group, _ in declared} == {"spacy_factories", "spacy_architectures", "spacy_readers", "thinc_schedules"}
+    assert {group for group, _ in declared} == {"spacy_factories", "spacy_architectures", "spacy_readers",
+                                                "spacy_callbacks", "thinc_schedules"}
 
 
 def test_cli_entry_point_has_every_command():

@@ -18,6 +18,7 @@ from spacy.util import load_config, registry
 from ..errors import Errors
 from .cache import fingerprint_pipeline
 from .mixed import UNLABELED_KEY
+from .strip_kd import KD_META
 
 KD_FACTORY = "structural_kd"
 
@@ -38,10 +39,15 @@ def distillation_card(student_path: Union[str, Path], *, teacher: Optional[Union
     config = load_config(student_path / "config.cfg", interpolate=True)
     nlp = spacy.load(student_path)
     kd_name = next((name for name in nlp.pipe_names if nlp.get_pipe_meta(name).factory == KD_FACTORY), None)
-    if kd_name is None:
-        raise ValueError(Errors.E368.format(path=student_path, pipes=nlp.pipe_names))
-    kd = config["components"][kd_name]
-    teacher = teacher or config["initialize"]["components"].get(kd_name, {}).get("teacher")
+    if kd_name is not None:
+        kd, init = config["components"][kd_name], config["initialize"]["components"].get(kd_name, {})
+    else:  # saved without its KD component (strip_kd): its settings are in meta.json
+        records = nlp.meta.get(KD_META) or {}
+        if not records:
+            raise ValueError(Errors.E368.format(path=student_path, pipes=nlp.pipe_names))
+        record = next(iter(records.values()))
+        kd, init = record["config"], record["initialize"]
+    teacher = teacher or init.get("teacher")
     card: Dict[str, Any] = {
         "teacher": _teacher_record(teacher, kd["teacher_component"]),
         "student_component": kd["student"],

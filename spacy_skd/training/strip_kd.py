@@ -7,12 +7,18 @@ the callback must not change that pipeline: it returns a new `Language` sharing 
 tokenizer and every other component object (nothing is copied), with a config that no longer
 names the KD components.
 """
-from typing import Callable, List
+from typing import Any, Callable, Dict, List
 
+import srsly
 from spacy.language import Language
+from thinc.api import Config
 from spacy.util import registry
 
 from ..pipes.kd_placement import KD_FACTORY
+
+# meta.json key of the stripped KD components' settings (their config and initialize blocks), so
+# a saved student still says how it was distilled (`spacy skd model-card` reads it)
+KD_META = "skd_distilled_with"
 
 
 @registry.callbacks("spacy-skd.strip_kd.v1")
@@ -33,6 +39,10 @@ def strip_kd(nlp: Language) -> Language:
     if not kd:
         return nlp
     config = nlp.config.copy()
+    filled = config.interpolate()  # the values trained with, not `${paths.teacher}`
+    record = {name: {"config": filled["components"][name], "position": config["nlp"]["pipeline"].index(name),
+                     "initialize": filled["initialize"]["components"].get(name, {})} for name in kd}
+    meta = {**nlp.meta, KD_META: srsly.json_loads(srsly.json_dumps(record))}
     config["nlp"]["pipeline"] = [name for name in config["nlp"]["pipeline"] if name not in kd]
     config["nlp"]["disabled"] = [name for name in config["nlp"].get("disabled", []) if name not in kd]
     for name in kd:
@@ -42,7 +52,7 @@ def strip_kd(nlp: Language) -> Language:
     for key in ("frozen_components", "annotating_components"):
         if training.get(key):
             training[key] = _without(training[key], kd)
-    stripped = type(nlp)(vocab=nlp.vocab, meta=nlp.meta, max_length=nlp.max_length, batch_size=nlp.batch_size)
+    stripped = type(nlp)(vocab=nlp.vocab, meta=meta, max_length=nlp.max_length, batch_size=nlp.batch_size)
     stripped.tokenizer = nlp.tokenizer
     stripped.config = config
     for name in nlp.component_names:
@@ -51,6 +61,23 @@ def strip_kd(nlp: Language) -> Language:
             if name in nlp.disabled:
                 stripped.disable_pipe(name)
     return stripped
+
+
+def restore_kd(config: Config, meta: Dict[str, Any]) -> Config:
+    """The training config of a student saved by `strip_kd`: its KD components back in their
+    blocks and at their places in the pipeline, read from `meta` (the saved meta.json). A config
+    that still has them, or a meta without the record, is returned unchanged."""
+    records = meta.get(KD_META) or {}
+    if not records or any(name in config["components"] for name in records):
+        return config
+    config = config.copy()
+    pipeline = list(config["nlp"]["pipeline"])
+    for name, record in sorted(records.items(), key=lambda item: item[1].get("position", 0)):
+        pipeline.insert(min(int(record.get("position", 0)), len(pipeline)), name)
+        config["components"][name] = dict(record["config"])
+        config["initialize"]["components"][name] = dict(record.get("initialize", {}))
+    config["nlp"]["pipeline"] = pipeline
+    return config
 
 
 def _without(names: List[str], drop: List[str]) -> List[str]:

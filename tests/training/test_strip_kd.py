@@ -2,7 +2,7 @@
 import spacy
 from spacy.util import registry
 
-from spacy_skd.training.strip_kd import strip_kd
+from spacy_skd.training.strip_kd import KD_META, restore_kd, strip_kd
 from tests.conftest import examples_from
 
 DATA = [("Peter lives in Berlin .", [(0, 1, "PER"), (3, 4, "LOC")])]
@@ -32,3 +32,23 @@ def test_strip_kd_returns_a_pipeline_without_kd_as_it_is():
     nlp = spacy.blank("en")
     nlp.add_pipe("skd_maxent_tagger", name="ner")
     assert strip_kd(nlp) is nlp
+
+
+def test_stripped_settings_travel_in_meta_and_restore_the_training_config(tmp_path):
+    """The saved student still says how it was distilled: restore_kd puts the kd block, its
+    initialize settings and its place in the pipeline back from meta.json."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("tok2vec")
+    nlp.add_pipe("structural_kd", name="kd", config={"student": "ner", "objective": "top1", "temperature": 3.0})
+    nlp.add_pipe("skd_maxent_tagger", name="ner")
+    nlp.config["initialize"]["components"]["kd"] = {"teacher": "somewhere"}
+    with nlp.select_pipes(enable=["tok2vec", "ner"]):
+        nlp.initialize(lambda: examples_from(nlp, DATA))
+    strip_kd(nlp).to_disk(tmp_path / "student")
+    loaded = spacy.load(tmp_path / "student")
+    assert "kd" not in loaded.config["components"] and "kd" not in nlp.meta.get(KD_META, {})
+    restored = restore_kd(loaded.config, loaded.meta)
+    assert restored["nlp"]["pipeline"] == ["tok2vec", "kd", "ner"]
+    assert restored["components"]["kd"]["objective"] == "top1" and restored["components"]["kd"]["temperature"] == 3.0
+    assert restored["initialize"]["components"]["kd"] == {"teacher": "somewhere"}
+    assert restore_kd(nlp.config, loaded.meta) is nlp.config  # still has kd: unchanged
