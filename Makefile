@@ -32,7 +32,7 @@ $(VENV)/.installed: setup.cfg constraints.txt pyproject.toml
 install: $(VENV)/.installed
 
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS) tests
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest $(PYTEST_ARGS) tests
 
 demo: install
 	$(PY) -m spacy project run demo . --vars.data "$(DATA)" \
