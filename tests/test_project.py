@@ -223,7 +223,7 @@ def test_makefile_demo_runs_the_weasel_workflow():
     assert "spacy project run demo" in recipe
     assert '--vars.data "$(DATA)"' in recipe
     assert "DATA ?= ../shared/data" in makefile
-    assert "\ntest: install\n\t$(PY) -m pytest $(PYTEST_ARGS) tests\n" in makefile
+    assert "\ntest: install\n\tOMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest $(PYTEST_ARGS) tests\n" in makefile
 
 
 # --- scripts/prepare_data.py ----------------------------------------------------------------
