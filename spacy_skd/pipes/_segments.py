@@ -11,6 +11,7 @@ import warnings
 from typing import Iterator, List, Sequence, Tuple
 
 from spacy.tokens import Doc
+from thinc.api import Model
 
 from ..errors import Errors, Warnings
 
@@ -56,6 +57,20 @@ def padded_batches(pieces: Sequence[Segment], max_length: int) -> Iterator[List[
         batch.append(piece)
     if batch:
         yield batch
+
+
+def scored_segments(model: Model, docs: Sequence[Doc], max_length: int, name: str
+                    ) -> Iterator[Tuple[List[Segment], object]]:
+    """(batch of segments, the head's scores for them), for every batch of `docs`' segments:
+    token vectors from the model's `tok2vec` over whole docs, then its `head` per padded batch.
+    Yields nothing for docs without tokens."""
+    pieces = segments(docs, max_length, name)
+    if not pieces:
+        return
+    vectors = model.get_ref("tok2vec").predict(docs)
+    head = model.get_ref("head")
+    for batch in padded_batches(pieces, max_length):
+        yield batch, head.predict([vectors[b][start:end] for b, start, end in batch])
 
 
 def doc_heads(local: Sequence[int], start: int) -> List[int]:

@@ -27,7 +27,7 @@ from ..structs._util import log_zero
 from ..structs.dependency import HeadSelection
 from ..structs.mfvi import SecondOrderMFVI
 from ._defaults import TOK2VEC_CONFIG
-from ._segments import check_max_length, doc_heads, padded_batches, segments
+from ._segments import check_max_length, doc_heads, scored_segments
 from ._torch_pipe import TorchHeadPipe
 
 DEFAULT_BIAFFINE_MODEL = Config().from_str(
@@ -126,13 +126,7 @@ class DependencyParser(TorchHeadPipe):
         window of `max_length` tokens (`_segments`), so each segment is one tree."""
         docs = list(docs)
         trees = [([0] * len(doc), [0] * len(doc)) for doc in docs]
-        pieces = segments(docs, self.max_length, self.name)
-        if not pieces:
-            return trees
-        vectors = self.model.get_ref("tok2vec").predict(docs)
-        head = self.model.get_ref("head")
-        for batch in padded_batches(pieces, self.max_length):
-            scores = head.predict([vectors[b][start:end] for b, start, end in batch])
+        for batch, scores in scored_segments(self.model, docs, self.max_length, self.name):
             with torch.no_grad():
                 heads, rels = self.distribution(scores).argmax  # [S, L+1]
             for (b, start, end), h, r in zip(batch, heads.tolist(), rels.tolist()):

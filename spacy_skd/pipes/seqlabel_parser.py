@@ -23,7 +23,7 @@ from ..errors import Errors
 from ..models.tagger import TaggerScores
 from ..structs.parse_labels import LabelSpace, get_encoding
 from ._defaults import TOK2VEC_CONFIG
-from ._segments import Segment, check_max_length, doc_heads, padded_batches, segments
+from ._segments import Segment, check_max_length, doc_heads, scored_segments
 from .dependency_parser import PARSER_SCORES, set_tree
 from .maxent_tagger import MaxEntTagger
 
@@ -160,13 +160,7 @@ class SeqLabelParser(MaxEntTagger):
         (`_segments`), so each segment is one tree."""
         docs = list(docs)
         trees = [([0] * len(doc), [""] * len(doc)) for doc in docs]
-        pieces = segments(docs, self.max_length, self.name)
-        if not pieces:
-            return trees
-        vectors = self.model.get_ref("tok2vec").predict(docs)
-        head = self.model.get_ref("head")
-        for batch in padded_batches(pieces, self.max_length):
-            scores: TaggerScores = head.predict([vectors[b][start:end] for b, start, end in batch])
+        for batch, scores in scored_segments(self.model, docs, self.max_length, self.name):
             for (b, start, end), (heads, rels) in zip(batch, self._decode_segments(scores, batch, docs)):
                 trees[b][0][start:end] = doc_heads(heads, start)
                 trees[b][1][start:end] = rels
