@@ -268,7 +268,11 @@ def all_word_sums(parts: Union[str, Path]) -> Tuple[List[str], numpy.ndarray, nu
 def word_means(parts: Union[str, Path], *, min_count: int) -> Tuple[List[str], numpy.ndarray, numpy.ndarray]:
     """The mean vector of every word seen at least `min_count` times, over all chunks in `parts`
     (summed in chunk order). RETURNS (words, means [n, encoder width] float64, counts [n])."""
-    words, sums, counts = all_word_sums(parts)
+    return _frequent_means(*all_word_sums(parts), min_count=min_count)
+
+
+def _frequent_means(words: List[str], sums: numpy.ndarray, counts: numpy.ndarray, *, min_count: int
+                    ) -> Tuple[List[str], numpy.ndarray, numpy.ndarray]:
     keep = counts >= min_count
     if not keep.any():
         raise ValueError(Errors.E396.format(min_count=min_count, n_words=len(words),
@@ -289,13 +293,14 @@ def build_table(parts: Union[str, Path], *, width: int, min_count: int
         raise ValueError(Errors.E395.format(width=width, encoder_width=encoder_width))
     if min_count < 1:
         raise ValueError(Errors.E396.format(min_count=min_count, n_words="?", max_count="?"))
-    words, means, counts = word_means(parts, min_count=min_count)
+    all_words, sums, all_counts = all_word_sums(parts)  # every chunk read once
+    words, means, counts = _frequent_means(all_words, sums, all_counts, min_count=min_count)
     if len(words) > width:
         table, explained = pca(means, width)
     else:  # fewer words than dimensions: PCA cannot give `width` axes, keep the leading coordinates
         table, explained = means[:, :width] - means[:, :width].mean(axis=0), numpy.full(width, numpy.nan)
     scale = float(numpy.sqrt((table ** 2).mean())) or 1.0
-    stats = {"words": len(words), "tokens": int(all_word_sums(parts)[2].sum()), "tokens_covered": int(counts.sum()), "encoder_width": encoder_width,
+    stats = {"words": len(words), "tokens": int(all_counts.sum()), "tokens_covered": int(counts.sum()), "encoder_width": encoder_width,
              "explained_variance": float(numpy.nansum(explained)), "scale": scale}
     return words, (table / scale).astype("float32"), counts, stats
 
