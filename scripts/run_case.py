@@ -13,7 +13,7 @@ the order given, it runs
         --output metrics/<case>/<objective>-seed<k>.json --gpu-id G
 
 after evaluating the teacher once on the same test set (`metrics/<case>/teacher.json`).
-`scripts/results_table.py metrics/<case>` turns the JSON files into the report.
+`python -m spacy skd results-table metrics/<case>` turns the JSON files into the report.
 
 Runs are resumable: a run is skipped when its metrics exist and were produced from the same
 command and the same inputs (config, teacher, data: MD5s recorded beside the results in

@@ -10,7 +10,7 @@ constrained SenT' decoding, then trains and evaluates the BiLSTM students, for e
     kd       gold + silver, tags + lambda_KL * KL         ...                                     kd_weight 1
 
 writing metrics/<name>/{teacher,teacher-constrained,<kind>-seed<k>}.json (scripts/slot_eval.py:
-F1, exact match, speed) for `scripts/results_table.py`. The pseudo and kd students share one
+F1, exact match, speed) for `spacy skd results-table`. The pseudo and kd students share one
 teacher pass through the teacher-output cache. A run whose metrics exist is skipped unless
 `--force`; a failing run does not stop the others (exit status 1 at the end).
 """

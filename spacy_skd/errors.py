@@ -525,3 +525,24 @@ class Errors(metaclass=_Coded):
             "folder not writable. Free some space, give another `cache_dir` (in [initialize.components] "
             "of the config, or another output folder for `skd annotate`), or set `cache = false` on the "
             "structural_kd component to keep teacher outputs in memory for this run.")
+    # issue 19: report commands (E310-E319): `spacy skd report | results-table | marginals`
+    E310 = ("Metrics folder '{path}' does not exist. Pass the folder the case's `spacy evaluate "
+            "--output` files are in (metrics/<case>/, written by its students-* command), or the "
+            "metrics/ folder that holds one such folder per run for `spacy skd report`.")
+    E311 = ("Metrics file '{path}' cannot be read: {err}. It is not the JSON object `spacy evaluate "
+            "--output` writes. Evaluate that run again, or delete the file to report the run as missing.")
+    E312 = ("Metrics file '{path}' has no score '{metric}'; its scores are: {keys}. Pass one of them "
+            "with --metric (e.g. ents_f for NER, dep_las for parsing, exact_match for slot filling).")
+    E313 = ("'{path}' is not a teacher-marginals file: it lacks {missing}. Files named *marginals*.json "
+            "under metrics/ are read as the output of `spacy skd marginals --output`; write it again "
+            "with that command, or rename the file.")
+    E314 = ("--seeds must be comma-separated integers, e.g. 0,1,2; got '{value}'.")
+    E315 = ("Teacher component '{component}' of '{path}' (factory '{factory}') has no per-token "
+            "marginals to score. Pass a component made by one of: {factories}.")
+    E316 = ("Test data '{path}' does not exist. Pass a .spacy DocBin with gold entities, e.g. "
+            "corpus/conll2003_en/test.spacy (`spacy skd convert` writes one from CoNLL files).")
+    E317 = ("--batch-size must be an integer >= 1, got {value!r}.")
+    E318 = ("'{path}' has no '{start}' ... '{end}' markers: add them, on lines of their own, where "
+            "the generated results section should go.")
+    E319 = ("Paper figures '{path}' cannot be read: {err}. Pass --paper a JSON file in the format of "
+            "spacy_skd/report/paper_results.json, or leave --paper out to use that one.")

@@ -14,8 +14,10 @@ MODULES = sorted(".".join(p.relative_to(REPO_ROOT).with_suffix("").parts).remove
                  for p in PACKAGE.rglob("*.py"))
 # Imports inside functions that load an optional extra only when it is used (none dodges a cycle):
 # the Ray engine (extra `ray`), the seq2seq model (extra `seq2seq`: transformers), and the
-# readers that `skd convert` registers (kept out of every `python -m spacy` start-up).
+# readers that `skd convert` registers (kept out of every `python -m spacy` start-up), and the
+# report's plots (extra `eval`: matplotlib), loaded by `skd report` only.
 LAZY = {"spacy_skd.cli.annotate": {"spacy_skd.training.annotate_ray"},
+        "spacy_skd.cli.report": {"spacy_skd.report.build"},
         "spacy_skd.models.sentscore": {"spacy_skd.models.seq2seq"},
         "spacy_skd.pipes.sentscore": {"spacy_skd.models.seq2seq"},
         "spacy_skd.cli.convert": {"spacy_skd.training.conllu", "spacy_skd.training.readers"}}
@@ -95,3 +97,11 @@ def test_every_module_imports():
         if module.endswith("annotate_ray") or module.endswith("models.seq2seq"):
             continue  # optional extras (ray, transformers)
         importlib.import_module(module)
+
+
+def test_only_the_cli_imports_the_report_layer():
+    """spacy_skd.report sits above training and the teacher layer: nothing below imports it."""
+    above = ("spacy_skd.cli", "spacy_skd.report")
+    importers = sorted(m for m in MODULES if not m.startswith(above)
+                       and any(t.startswith("spacy_skd.report") for kind in _imports(m).values() for t in kind))
+    assert importers == []

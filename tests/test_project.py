@@ -84,7 +84,7 @@ def test_named_scripts_and_configs_exist(config):
                 named.add(token)
     for cmd in config["commands"]:
         named.update(d for d in cmd.get("deps", []) if d.startswith(("scripts/", "configs/")))
-    assert {"scripts/prepare_data.py", "scripts/results_table.py", "scripts/run_case.py",
+    assert {"scripts/prepare_data.py", "scripts/run_case.py",
             "configs/student_crf_kd.cfg", "configs/student_maxent_kd.cfg"} <= named
     missing = sorted(p for p in named if not (REPO_ROOT / p).is_file())
     assert not missing
@@ -144,7 +144,7 @@ def test_asset_checksums_match_shared_data(raw_config, shared_data):
 
 def test_every_train_and_evaluate_passes_gpu_id(config):
     """`--vars.gpu_id 0` must reach every command that runs a model (issue 6)."""
-    runs_models = re.compile(r"spacy (train|evaluate)|run_case\.py|run_sentscore\.py|slot_eval\.py|marginals_f1\.py")
+    runs_models = re.compile(r"spacy (train|evaluate)|run_case\.py|run_sentscore\.py|slot_eval\.py|skd marginals")
     checked = 0
     for cmd in config["commands"]:
         for line in cmd["script"]:
@@ -158,10 +158,18 @@ def test_report_command_and_workflow(config):
     commands = {cmd["name"]: cmd for cmd in config["commands"]}
     report = commands["report-results"]
     assert config["workflows"]["report"] == ["report-results"]
-    assert report["script"] == ["python scripts/report.py --metrics metrics --output reports --readme README.md"]
-    assert {"scripts/report.py", "scripts/report_plots.py", "scripts/paper_results.json"} <= set(report["deps"])
+    assert report["script"] == ["python -m spacy skd report --metrics metrics --output reports --readme README.md"]
+    assert report["deps"] == ["spacy_skd/report/paper_results.json"]
     assert report["outputs"] == ["reports/results.md", "reports/results.json"]
     assert report.get("no_skip") is True  # metrics/ changes outside weasel: never skip as unchanged
+    # each case's table: `spacy skd results-table metrics/<run> ... --output reports/<run>[-exact].md`
+    tables = [shlex.split(line) for name, cmd in commands.items() if name.startswith(("report-case", "report-sentscore", "demo-report"))
+              for line in cmd["script"]]
+    assert len(tables) == 16
+    for line in tables:
+        assert line[:5] == ["python", "-m", "spacy", "skd", "results-table"] and line[5].startswith("metrics/")
+        run = line[5].split("/", 1)[1]
+        assert line[line.index("--output") + 1] in (f"reports/{run}.md", f"reports/{run}-exact.md")
 
 
 def test_package_writes_the_model_card_and_builds_both_wheels(config):
@@ -224,6 +232,43 @@ def test_makefile_demo_runs_the_weasel_workflow():
     assert '--vars.data "$(DATA)"' in recipe
     assert "DATA ?= ../shared/data" in makefile
     assert "\ntest: install\n\tOMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest $(PYTEST_ARGS) tests\n" in makefile
+
+
+# --- scripts/own_data.py -------------------------------------------------------------------
+
+
+def test_own_data_converts_ner_and_copies_conllu_and_slots(tmp_path):
+    own = load_script("own_data")
+    ner = tmp_path / "ner.conll"
+    ner.write_text("-DOCSTART- -X- O\n\nJohn B-PER\nSmith I-PER\nMary B-PER\nAnn B-PER\nin O\nParis B-LOC\n")
+    assets = tmp_path / "assets"
+    own.place("conll2003_en", {"train": str(ner), "dev": "", "test": ""}, assets, scheme="IOB2")
+    assert (assets / "conll2003_en/train.conll").read_text() == (
+        "-DOCSTART- -X- O\n\nJohn I-PER\nSmith I-PER\nMary B-PER\nAnn B-PER\nin O\nParis I-LOC\n")
+    assert not (assets / "conll2003_en/dev.conll").exists()  # empty path: the standard file stays
+
+    conllu = tmp_path / "train.conllu"
+    conllu.write_text("1\tHi\thi\tINTJ\tUH\t_\t0\troot\t_\t_\n\n")
+    own.place("ud_en_ewt", {"train": str(conllu), "dev": str(conllu), "test": ""}, assets)
+    import gzip
+
+    assert gzip.decompress((assets / "ud_en_ewt/en_ewt-ud-train.conllu.gz").read_bytes()).decode() == conllu.read_text()
+    assert (assets / "ud_en_ewt/en_ewt-ud-dev.conllu").read_text() == conllu.read_text()
+
+    slots = tmp_path / "slots"
+    slots.mkdir()
+    (slots / "seq.in").write_text("play jazz\n")
+    (slots / "seq.out").write_text("O B-genre\n")
+    stale = assets / "mine/train/label"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("old\n")
+    own.place("slots", {"train": str(slots), "dev": "", "test": ""}, assets, slot_data="mine")
+    assert sorted(p.name for p in (assets / "mine/train").iterdir()) == ["seq.in", "seq.out"]
+    with pytest.raises(ValueError, match="does not exist"):
+        own.place("slots", {"train": str(tmp_path / "nope"), "dev": "", "test": ""}, assets)
+    with pytest.raises(ValueError, match="seq.in"):
+        own.place("slots", {"train": str(ner), "dev": "", "test": ""}, assets)
+    assert own.main(["conll2003_en", "--train", str(tmp_path / "absent"), "--assets", str(assets)]) == 1
 
 
 # --- scripts/prepare_data.py ----------------------------------------------------------------
@@ -295,80 +340,6 @@ def test_raw_drops_labels_and_docstart(tmp_path):
     lines = out.read_text(encoding="utf8").splitlines()
     assert lines and all(lines)
     assert not any("-DOCSTART-" in line or "B-" in line for line in lines)
-
-
-# --- scripts/results_table.py ---------------------------------------------------------------
-
-
-def _write_metrics(folder: Path, runs: dict) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, f in runs.items():
-        (folder / f"{name}.json").write_text(json.dumps({"ents_f": f, "ents_p": f, "ents_r": f, "speed": 1000.0}))
-
-
-@pytest.fixture
-def fake_deepsig(monkeypatch):
-    calls = []
-
-    def aso(scores_a, scores_b, **kwargs):
-        calls.append((list(scores_a), list(scores_b), kwargs))
-        return 0.125
-
-    monkeypatch.setitem(sys.modules, "deepsig", types.SimpleNamespace(aso=aso))
-    return calls
-
-
-def test_results_table_mean_std_aso_and_missing(tmp_path, fake_deepsig, capsys):
-    table_script = load_script("results_table")
-    metrics = tmp_path / "metrics" / "case1a"
-    _write_metrics(metrics, {
-        "teacher": 0.91,
-        "none-seed0": 0.80, "none-seed1": 0.82, "none-seed2": 0.84,
-        "top1-seed0": 0.83,  # seeds 1 and 2 missing
-        "structural-seed0": 0.85, "structural-seed1": 0.86, "structural-seed2": 0.87,
-    })
-    (metrics / "structural-seed0.inputs.json").write_text("{}")  # run_case's records are ignored
-    (metrics / "posterior-seed1.json").write_text("not json")  # unreadable counts as missing
-    output = tmp_path / "reports" / "case1a.md"
-    assert table_script.main([str(metrics), "--objectives", "none,top1,posterior,structural",
-                              "--seeds", "0,1,2", "--output", str(output)]) == 0
-    table = output.read_text(encoding="utf8")
-    assert table in capsys.readouterr().out
-    rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| ")}
-    assert "91.00" in rows["teacher"]
-    assert "82.00 ± 2.00" in rows["student, w/o KD (`none`)"]
-    assert "86.00 ± 1.00" in rows["student, Struct. KD (`structural`)"]
-    assert "0.125" in rows["student, w/o KD (`none`)"]
-    top1 = rows["student, Top-1 (`top1`)"]
-    assert "1/3" in top1 and "83.00" in top1 and "n/a" in top1 and "2: missing" in top1
-    posterior = rows["student, Pos. KD (`posterior`)"]
-    assert "missing" in posterior and "0/3" in posterior
-    assert "Missing runs" in table
-    # ASO only where both sides have 2+ seeds: structural vs none, with the documented settings
-    assert len(fake_deepsig) == 1
-    scores_a, scores_b, kwargs = fake_deepsig[0]
-    assert scores_a == pytest.approx([85.0, 86.0, 87.0]) and scores_b == pytest.approx([80.0, 82.0, 84.0])
-    assert kwargs == {"confidence_level": 0.95, "seed": 0, "show_progress": False, "num_jobs": 1}
-
-
-def test_results_table_empty_folder_and_single_seed(tmp_path, fake_deepsig):
-    table_script = load_script("results_table")
-    results = table_script.collect(tmp_path / "nothing", ["none", "structural"], [0])
-    table = table_script.make_table("demo", results)
-    assert "| teacher | – | missing |" in table
-    _write_metrics(tmp_path / "demo", {"teacher": 0.8, "none-seed0": 0.7, "structural-seed0": 0.75})
-    table = table_script.make_table("demo", table_script.collect(tmp_path / "demo"))
-    rows = [line for line in table.splitlines() if line.startswith("| student")]
-    assert len(rows) == 2 and "| 70.00 | n/a |" in rows[0] and "| 75.00 | – |" in rows[1]
-    assert not any("±" in row for row in rows)  # one seed: no deviation
-    assert fake_deepsig == []
-
-
-@pytest.mark.slow
-def test_results_table_real_aso():
-    pytest.importorskip("deepsig")
-    eps = load_script("results_table").aso_score([85.0, 86.0, 87.0], [80.0, 81.0, 82.0])
-    assert 0.0 <= eps < 0.5
 
 
 # --- scripts/run_case.py and scripts/fetch_assets.py ----------------------------------------

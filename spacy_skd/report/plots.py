@@ -1,7 +1,8 @@
-"""The PNG figures of `scripts/report.py`, drawn with matplotlib's Agg backend (no display needed).
+"""The PNG figures of `spacy skd report`, drawn with matplotlib's Agg backend (no display needed).
 
 Each figure carries its own title, axis labels with units and legend, so it reads without the
-report's text (the README shows them alone).
+report's text (the README shows them alone). matplotlib is in the `eval` extra, so `cli/report.py`
+imports this module only when the report is built.
 """
 import math
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""scripts/report.py, report_plots.py and own_data.py on fake metric folders: nothing trains."""
+"""spacy_skd.report: the whole report (`spacy skd report`) on fake metric folders; nothing trains."""
 import json
 import shutil
 import sys
@@ -6,15 +6,22 @@ import types
 from pathlib import Path
 
 import pytest
+from spacy.cli._util import app
+from typer.testing import CliRunner
 
-from .conftest import REPO_ROOT, load_script
+import spacy_skd.cli  # noqa: F401  (registers `skd` on spaCy's app)
+from spacy_skd.report.analyses import curve_result
+from spacy_skd.report.build import build_report
+from spacy_skd.report.cases import CASES, PAPER_FILE, case_result
+from spacy_skd.report.markdown import README_END, README_START, analyses_markdown, case_markdown, replace_results_block
+from tests.conftest import REPO_ROOT
 
-PAPER = json.loads((REPO_ROOT / "scripts" / "paper_results.json").read_text(encoding="utf8"))
+PAPER = json.loads(PAPER_FILE.read_text(encoding="utf8"))
 
 
 @pytest.fixture
-def report(monkeypatch):
-    """report.py with a fake deepsig (fixed ε_min) and scripts/ importable, as when run as a script."""
+def aso_calls(monkeypatch):
+    """A fake deepsig (fixed ε_min 0.125) recording the scores it is given."""
     calls = []
 
     def aso(scores_a, scores_b, **kwargs):
@@ -22,10 +29,7 @@ def report(monkeypatch):
         return 0.125
 
     monkeypatch.setitem(sys.modules, "deepsig", types.SimpleNamespace(aso=aso))
-    monkeypatch.syspath_prepend(str(REPO_ROOT / "scripts"))
-    module = load_script("report")
-    module.aso_calls = calls
-    return module
+    return calls
 
 
 def _write(folder: Path, runs: dict, metric: str = "ents_f") -> None:
@@ -55,9 +59,9 @@ def _rows(markdown: str, heading: str) -> dict:
     return {line.split("|")[1].strip(): line for line in section.splitlines() if line.startswith("| ")}
 
 
-def test_report_tables_paper_figures_and_not_run(report, metrics, tmp_path):
+def test_report_tables_paper_figures_and_not_run(aso_calls, metrics, tmp_path):
     out = tmp_path / "reports"
-    report.build(metrics, out)
+    build_report(metrics, out)
     md = (out / "results.md").read_text(encoding="utf8")
     case1a = _rows(md, "### case1a:")
     assert "`case1a_cnn`" in md and "CNN CRF teacher" in md  # the alias found, and its teacher named
@@ -84,15 +88,15 @@ def test_report_tables_paper_figures_and_not_run(report, metrics, tmp_path):
     curve = md.split("Amount of unlabeled data")[1]
     assert "| 3,000 | 82.00 | 74.00 | 75.00 | 84.19 / 85.24 |" in curve
     # ASO only where both sides have 2+ seeds: case1a none, sentscore gold
-    assert report.aso_calls == [([80.0, 81.0], [70.0, 72.0]), ([66.0, 66.0], [60.0, 62.0])]
+    assert aso_calls == [([80.0, 81.0], [70.0, 72.0]), ([66.0, 66.0], [60.0, 62.0])]
     data = json.loads((out / "results.json").read_text(encoding="utf8"))
-    assert [c["case"] for c in data["cases"]] == [c.name for c in report.CASES]
+    assert [c["case"] for c in data["cases"]] == [c.name for c in CASES]
     assert data["cases"][0]["run"] == "case1a_cnn" and data["cases"][1]["run"] is None
 
 
-def test_report_writes_readable_plots(report, metrics, tmp_path):
+def test_report_writes_readable_plots(aso_calls, metrics, tmp_path):
     out = tmp_path / "reports"
-    report.build(metrics, out)
+    build_report(metrics, out)
     names = {p.name for p in (out / "plots").iterdir()}
     assert names == {"case1a.png", "case1b.png", "sentscore-snips-300.png", "speed_accuracy.png",
                      "unlabeled_curve.png"}
@@ -100,14 +104,14 @@ def test_report_writes_readable_plots(report, metrics, tmp_path):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000, png
 
 
-def test_companion_folder_joins_its_case_table(report, tmp_path):
+def test_companion_folder_joins_its_case_table(aso_calls, tmp_path):
     """case2a's Token KD from a MaxEnt teacher lives in metrics/case2a-maxent/ and joins case2a."""
     root = tmp_path / "metrics"
     _write(root / "case2a", {"teacher": 0.89, "none-seed0": 0.68, "none-seed1": 0.70,
                              "structural-seed0": 0.82, "structural-seed1": 0.81})
     _write(root / "case2a-maxent", {"teacher": 0.88, "token-seed0": 0.83, "token-seed1": 0.79})
     _write(root / "case2a_cnn-maxent", {"teacher": 0.10})  # another run's companion: not read
-    result = report.case_result(root, next(c for c in report.CASES if c.name == "case2a"), PAPER)
+    result = case_result(root, next(c for c in CASES if c.name == "case2a"), PAPER)
     rows = {row["key"]: row for row in result["rows"]}
     assert [row["key"] for row in result["rows"]] == ["teacher", "teacher-maxent", "none", "top1", "token",
                                                       "structural", "token-maxent"]
@@ -118,43 +122,44 @@ def test_companion_folder_joins_its_case_table(report, tmp_path):
     assert token["vs"] == "structural" and token["ours_better"] is True  # 81.5 > 81.0
     assert token["aso"] == 0.125 and token["paper"] == 90.95 and token["paper_better"] is True
     assert rows["token"]["seeds"] == 0  # the CRF teacher's token run is still expected, and missing
-    md = report.case_markdown(result)
+    md = case_markdown(result)
     assert "Token KD from the MaxEnt teacher (`token-maxent`)" in md and "MaxEnt teacher (`teacher-maxent`)" in md
     # no companion folder: the table is the case's own
     shutil.rmtree(root / "case2a-maxent")
-    keys = [row["key"] for row in report.case_result(root, report.CASES[1], PAPER)["rows"]]
+    keys = [row["key"] for row in case_result(root, CASES[1], PAPER)["rows"]]
     assert keys == ["teacher", "none", "top1", "token", "structural"]
 
 
-def test_report_with_no_metrics_at_all(report, tmp_path):
+def test_report_with_no_metrics_at_all(aso_calls, tmp_path):
     out = tmp_path / "reports"
-    report.build(tmp_path / "empty", out)
+    (tmp_path / "empty").mkdir()
+    build_report(tmp_path / "empty", out)
     md = (out / "results.md").read_text(encoding="utf8")
     summary = _rows(md, "## Summary")
-    assert [name for name, row in summary.items() if "| not run |" in row] == [c.name for c in report.CASES]
+    assert [name for name, row in summary.items() if "| not run |" in row] == [c.name for c in CASES]
     assert "Not run" in md.split("Teachers' marginals")[1] and "Not run" in md.split("unlabeled data")[1]
     assert (out / "plots" / "unlabeled_curve.png").stat().st_size > 0
 
 
-def test_readme_block_is_replaced_idempotently(report, metrics, tmp_path):
+def test_readme_block_is_replaced_idempotently(aso_calls, metrics, tmp_path):
     readme = tmp_path / "README.md"
-    readme.write_text(f"# Title\n\nbefore\n\n{report.README_START}\nold text\n{report.README_END}\n\nafter\n",
+    readme.write_text(f"# Title\n\nbefore\n\n{README_START}\nold text\n{README_END}\n\nafter\n",
                       encoding="utf8")
-    report.build(metrics, tmp_path / "reports", readme=readme)
+    build_report(metrics, tmp_path / "reports", readme=readme)
     first = readme.read_text(encoding="utf8")
-    assert first.startswith("# Title\n\nbefore\n\n") and first.endswith(f"{report.README_END}\n\nafter\n")
+    assert first.startswith("# Title\n\nbefore\n\n") and first.endswith(f"{README_END}\n\nafter\n")
     assert "old text" not in first and "| case1a |" in first
     assert "![speed_accuracy](docs/results/speed_accuracy.png)" in first
     assert (tmp_path / "docs" / "results" / "case1a.png").stat().st_size > 0
-    report.build(metrics, tmp_path / "reports", readme=readme)
+    build_report(metrics, tmp_path / "reports", readme=readme)
     assert readme.read_text(encoding="utf8") == first
-    with pytest.raises(ValueError, match="markers"):
-        report.replace_results_block("no markers here", "x")
+    with pytest.raises(ValueError, match=r"\[skd-E318\].*markers"):
+        replace_results_block("no markers here", "x")
 
 
-def test_repo_readme_has_the_results_markers(report):
+def test_repo_readme_has_the_results_markers():
     text = (REPO_ROOT / "README.md").read_text(encoding="utf8")
-    assert text.index(report.README_START) < text.index(report.README_END)
+    assert text.index(README_START) < text.index(README_END)
 
 
 def test_paper_figures_cover_every_case_with_a_reference():
@@ -172,40 +177,6 @@ def test_paper_figures_cover_every_case_with_a_reference():
     assert PAPER["temperature"]["rows"]["local"]["avg"] == 85.35  # SKD Table 5
 
 
-def test_own_data_converts_ner_and_copies_conllu_and_slots(tmp_path):
-    own = load_script("own_data")
-    ner = tmp_path / "ner.conll"
-    ner.write_text("-DOCSTART- -X- O\n\nJohn B-PER\nSmith I-PER\nMary B-PER\nAnn B-PER\nin O\nParis B-LOC\n")
-    assets = tmp_path / "assets"
-    own.place("conll2003_en", {"train": str(ner), "dev": "", "test": ""}, assets, scheme="IOB2")
-    assert (assets / "conll2003_en/train.conll").read_text() == (
-        "-DOCSTART- -X- O\n\nJohn I-PER\nSmith I-PER\nMary B-PER\nAnn B-PER\nin O\nParis I-LOC\n")
-    assert not (assets / "conll2003_en/dev.conll").exists()  # empty path: the standard file stays
-
-    conllu = tmp_path / "train.conllu"
-    conllu.write_text("1\tHi\thi\tINTJ\tUH\t_\t0\troot\t_\t_\n\n")
-    own.place("ud_en_ewt", {"train": str(conllu), "dev": str(conllu), "test": ""}, assets)
-    import gzip
-
-    assert gzip.decompress((assets / "ud_en_ewt/en_ewt-ud-train.conllu.gz").read_bytes()).decode() == conllu.read_text()
-    assert (assets / "ud_en_ewt/en_ewt-ud-dev.conllu").read_text() == conllu.read_text()
-
-    slots = tmp_path / "slots"
-    slots.mkdir()
-    (slots / "seq.in").write_text("play jazz\n")
-    (slots / "seq.out").write_text("O B-genre\n")
-    stale = assets / "mine/train/label"
-    stale.parent.mkdir(parents=True)
-    stale.write_text("old\n")
-    own.place("slots", {"train": str(slots), "dev": "", "test": ""}, assets, slot_data="mine")
-    assert sorted(p.name for p in (assets / "mine/train").iterdir()) == ["seq.in", "seq.out"]
-    with pytest.raises(ValueError, match="does not exist"):
-        own.place("slots", {"train": str(tmp_path / "nope"), "dev": "", "test": ""}, assets)
-    with pytest.raises(ValueError, match="seq.in"):
-        own.place("slots", {"train": str(ner), "dev": "", "test": ""}, assets)
-    assert own.main(["conll2003_en", "--train", str(tmp_path / "absent"), "--assets", str(assets)]) == 1
-
-
 def _write_inputs(folder: Path, run: str, steps: int, train_md5: str = "t0") -> None:
     """A run's `.inputs.json` as run_case.py records it: the spacy train command and input MD5s."""
     command = ["-m", "spacy", "train", "student.cfg", "-o", "out", "--paths.train", "train.conll",
@@ -214,7 +185,7 @@ def _write_inputs(folder: Path, run: str, steps: int, train_md5: str = "t0") -> 
         {"model": {"command": command, "inputs": {"student.cfg": "c0", "train.conll": train_md5}}}))
 
 
-def test_curve_without_kd_line_comes_from_gold_only_runs_of_the_same_setting(report, tmp_path):
+def test_curve_without_kd_line_comes_from_gold_only_runs_of_the_same_setting(aso_calls, tmp_path):
     """Figure 1's dotted line: a gold-only student with the curve's config, gold data and steps,
     taken from the first of the case's folders that has one; longer-trained ones are skipped."""
     root = tmp_path / "metrics"
@@ -229,16 +200,67 @@ def test_curve_without_kd_line_comes_from_gold_only_runs_of_the_same_setting(rep
     _write_inputs(root / "case1b-minilm", "none-seed0", 2000)
     _write_inputs(root / "case1b-minilm", "none-seed1", 2000)
     _write_inputs(root / "case1b-minilm", "none-seed2", 2000, train_md5="other")  # other gold data: skipped
-    curve = report.curve_result(root)["case1b"]
+    curve = curve_result(root)["case1b"]
     assert [p["size"] for p in curve["points"]] == [3000, 30000] and curve["metric"] == "dep_las"
     assert curve["without_kd"] == pytest.approx(72.5) and curve["without_kd_from"] == "case1b-minilm (2 seeds)"
-    md = report.analyses_markdown({"run": None, "rows": []}, {"rows": []}, {"case1b": curve}, PAPER)
+    md = analyses_markdown({"run": None, "rows": []}, {"rows": []}, {"case1b": curve}, PAPER)
     assert "W/o KD (gold only, no unlabeled text): 72.50 (`case1b-minilm (2 seeds)`)" in md
     assert "| 30,000 | – | 71.00 | 72.50 | 91.44 / 92.63 |" in md
     # no run of the same setting: no line, and the report says why
     (root / "case1b-minilm" / "none-seed0.inputs.json").unlink()
     (root / "case1b-minilm" / "none-seed1.inputs.json").unlink()
-    curve = report.curve_result(root)["case1b"]
+    curve = curve_result(root)["case1b"]
     assert curve["without_kd"] is None
-    md = report.analyses_markdown({"run": None, "rows": []}, {"rows": []}, {"case1b": curve}, PAPER)
+    md = analyses_markdown({"run": None, "rows": []}, {"rows": []}, {"case1b": curve}, PAPER)
     assert "no gold-only run with the curve's student config" in md
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, ["skd", *map(str, args)])
+
+
+def test_report_command_writes_the_report_and_the_readme(aso_calls, metrics, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{README_START}\n{README_END}\n", encoding="utf8")
+    out = tmp_path / "reports"
+    result = invoke("report", "--metrics", metrics, "--output", out, "--readme", readme)
+    assert result.exit_code == 0, result.output
+    assert "| case1a | `case1a_cnn`" in result.output and "6 plots" not in result.output  # 5 plots here
+    assert "5 plots" in result.output
+    data = json.loads((out / "results.json").read_text(encoding="utf8"))
+    none = next(row for row in data["cases"][0]["rows"] if row["key"] == "none")
+    assert none["mean"] == pytest.approx(71.0) and none["aso"] == 0.125 and none["ours_better"] is True
+    assert "| case1a | `case1a_cnn`" in readme.read_text(encoding="utf8")
+    assert sorted(p.name for p in (tmp_path / "docs" / "results").iterdir()) == sorted(
+        p.name for p in (out / "plots").iterdir())
+
+
+@pytest.mark.parametrize("bad, code", [
+    ("missing_folder", "E310"), ("corrupt_run", "E311"), ("wrong_type", "E311"), ("no_metric", "E312"),
+    ("corrupt_marginals", "E311"), ("foreign_marginals", "E313"), ("no_markers", "E318"), ("bad_paper", "E319"),
+])
+def test_report_command_errors(bad, code, aso_calls, metrics, tmp_path):
+    """Bad input stops the report with a coded error, before any file is written."""
+    args = ["--metrics", metrics, "--output", tmp_path / "reports"]
+    if bad == "missing_folder":
+        args[1] = tmp_path / "metrix"
+    elif bad == "corrupt_run":
+        (metrics / "case1a_cnn" / "none-seed2.json").write_text('{"ents_f": 0.7', encoding="utf8")  # half written
+    elif bad == "wrong_type":
+        (metrics / "case1b" / "teacher.json").write_text("[0.75]", encoding="utf8")
+    elif bad == "no_metric":
+        (metrics / "case1b" / "none-seed1.json").write_text('{"ents_f": 0.7}', encoding="utf8")  # not a parser's
+    elif bad == "corrupt_marginals":
+        (metrics / "teacher_span_marginals.json").write_text("", encoding="utf8")
+    elif bad == "foreign_marginals":
+        (metrics / "case1b" / "marginals.json").write_text('{"teacher": 0.9}', encoding="utf8")
+    elif bad == "no_markers":
+        readme = tmp_path / "README.md"
+        readme.write_text("no results section\n", encoding="utf8")
+        args += ["--readme", readme]
+    else:
+        (tmp_path / "paper.json").write_text('{"cases": {}}', encoding="utf8")
+        args += ["--paper", tmp_path / "paper.json"]
+    result = invoke("report", *args)
+    assert result.exit_code == 1 and f"[skd-{code}]" in result.output, result.output
+    assert not (tmp_path / "reports").exists()

@@ -1,10 +1,9 @@
-#!/usr/bin/env python
 """Entity F1 of a teacher and of the argmax of its unary marginals (Structural KD, Table 6).
 
 Struct. KD into a MaxEnt student (cases 2a and 4) trains on the teacher's per-token marginals
 P_t(y_i | x); taking each token's most probable tag as the prediction shows how much of the
 teacher's accuracy those marginals keep (the paper: CRF 89.15 vs CRF-Mrg. 89.08, NER-as-parsing
-88.57 vs NER-Par.-Mrg. 87.40 on CoNLL). For one teacher component it reports entity P/R/F1
+88.57 vs NER-Par.-Mrg. 87.40 on CoNLL). For one teacher component it scores entity P/R/F1
 (spaCy's `get_ner_prf`, as `spacy evaluate` computes `ents_f`) of
 
 - `teacher`: the component's own decoding (`predict` + `set_annotations`);
@@ -22,43 +21,59 @@ teacher's decoded tag (a tagger's predicted tag ids; a span teacher's entities i
 The teacher reads the gold tokens of each reference doc, words only, exactly as `structural_kd`
 runs it (`Doc(vocab, words=...)`, then the components before the teacher component), so its
 score can differ slightly from `spacy evaluate`, which re-tokenizes the text.
-
-    python scripts/marginals_f1.py training/case4/teacher/model-best corpus/conll03/test.spacy \
-        --component ner --output metrics/case4/marginals.json
 """
-import argparse
-import json
-import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-import spacy
 import torch
 from spacy.language import Language
 from spacy.scorer import get_ner_prf
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 from tqdm import tqdm
-from wasabi import msg
 
-from spacy_skd.structs.chain import LinearChainCRF
-from spacy_skd.structs.span import SpanNER
-from spacy_skd.structs.tag_schemes import spans_to_tags, tags_to_spans
-from spacy_skd.teacher.runner import docs_before
+from ..errors import Errors
+from ..structs.chain import LinearChainCRF
+from ..structs.span import SpanNER
+from ..structs.tag_schemes import spans_to_tags, tags_to_spans
+from ..teacher.load import load_teacher
+from ..teacher.protocol import KDTeacher
+from ..teacher.runner import docs_before
 
 KINDS = {"span": "skd_span_ner", "crf": "skd_crf_tagger", "maxent": "skd_maxent_tagger"}
 PRF = Dict[str, Optional[float]]
 CPU = torch.device("cpu")
 
 
-def tag_space(pipe) -> Tuple[List[str], str]:
+def teacher_marginals(teacher: Union[str, Path, Language], test: Path, component: str = "ner", *,
+                      batch_size: int = 64, device: torch.device = CPU) -> Dict:
+    """Load and check the teacher (`load_teacher`), read the gold test docs and score both.
+
+    teacher (str | Path | Language): a trained teacher pipeline or its folder.
+    test (Path): a .spacy DocBin with gold entities (E316 if absent).
+    RETURNS (Dict): {"component", "kind", **evaluate(...)}: what `spacy skd marginals` writes.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(Errors.E317.format(value=batch_size))
+    nlp, pipe, path = load_teacher(teacher, component)
+    if pipe.kd_kind not in KINDS:
+        raise ValueError(Errors.E315.format(component=component, path=path, factory=nlp.get_pipe_meta(component).factory,
+                                            factories=", ".join(KINDS.values())))
+    if not Path(test).is_file():
+        raise ValueError(Errors.E316.format(path=test))
+    references = list(DocBin().from_disk(test).get_docs(nlp.vocab))
+    return {"component": component, "kind": pipe.kd_kind,
+            **evaluate(nlp, component, references, batch_size=batch_size, device=device)}
+
+
+def tag_space(pipe: KDTeacher) -> Tuple[List[str], str]:
     """The tags the teacher's unary marginals are over, and their scheme."""
     if pipe.kd_kind == "span":
         return SpanNER.bioes_tags(pipe.labels), "BIOES"  # O, then B, I, E, S per label
     return list(pipe.tags), pipe.cfg["scheme"]
 
 
-def marginal_argmax(pipe, docs: Sequence[Doc], device: torch.device) -> List[List[int]]:
+def marginal_argmax(pipe: KDTeacher, docs: Sequence[Doc], device: torch.device) -> List[List[int]]:
     """Per doc, the index in `tag_space(pipe)` of each token's most probable tag under the
     teacher's unary marginals. `docs` must be non-empty and already processed by the components
     before `pipe`. Marginals are computed in float64."""
@@ -76,7 +91,7 @@ def marginal_argmax(pipe, docs: Sequence[Doc], device: torch.device) -> List[Lis
     return [row[: len(doc)] for row, doc in zip(best, docs)]
 
 
-def teacher_tags(pipe, docs: Sequence[Doc], predicted: List, tags: Sequence[str]) -> List[List[int]]:
+def teacher_tags(pipe: KDTeacher, docs: Sequence[Doc], predicted: List, tags: Sequence[str]) -> List[List[int]]:
     """The teacher's own decoding as indices in `tag_space(pipe)`: a tagger's predicted tag ids,
     a span teacher's flat entities written in BIOES."""
     if pipe.kd_kind != "span":
@@ -125,57 +140,3 @@ def evaluate(nlp: Language, component: str, references: Sequence[Doc], *, batch_
 def _prf(examples: List[Example]) -> PRF:
     scores = get_ner_prf(examples)
     return {"p": scores["ents_p"], "r": scores["ents_r"], "f": scores["ents_f"]}
-
-
-def _pct(value: Optional[float]) -> str:
-    return "–" if value is None else f"{100 * value:.2f}"
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("teacher", type=Path, help="trained teacher pipeline (a spacy.load path)")
-    parser.add_argument("test", type=Path, help=".spacy DocBin with gold entities")
-    parser.add_argument("--component", default="ner", help="teacher component in the pipeline (ner)")
-    parser.add_argument("--output", type=Path, default=None, help="JSON file for the scores")
-    parser.add_argument("--batch-size", type=int, default=64, help="docs per teacher batch (64)")
-    parser.add_argument("--gpu-id", type=int, default=-1, help="GPU to run on; -1 = CPU (-1)")
-    args = parser.parse_args(argv)
-    for what, path in (("Teacher pipeline", args.teacher), ("Test data", args.test)):
-        if not path.exists():
-            msg.fail(f"{what} not found: {path}", exits=1)
-    if args.batch_size < 1:
-        msg.fail(f"--batch-size must be at least 1, got {args.batch_size}", exits=1)
-    if args.gpu_id >= 0:
-        spacy.require_gpu(args.gpu_id)
-        device = torch.device("cuda", args.gpu_id)
-    else:
-        device = torch.device("cpu")
-    nlp = spacy.load(args.teacher)
-    if args.component not in nlp.pipe_names:
-        msg.fail(f"No component '{args.component}' in {args.teacher}; its pipeline is {nlp.pipe_names}. "
-                 "Pass the teacher component with --component.", exits=1)
-    kind = getattr(nlp.get_pipe(args.component), "kd_kind", None)
-    if kind not in KINDS:
-        factory = nlp.get_pipe_meta(args.component).factory
-        msg.fail(f"Component '{args.component}' (factory '{factory}') has no unary marginals to score: "
-                 f"use a teacher made by one of {', '.join(KINDS.values())}.", exits=1)
-    if kind == "maxent":
-        msg.info("MaxEnt teacher: its marginals' argmax is the softmax argmax, the same as its "
-                 "decoding unless the component is constrained.")
-    references = list(DocBin().from_disk(args.test).get_docs(nlp.vocab))
-    results = {"component": args.component, "kind": kind,
-               **evaluate(nlp, args.component, references, batch_size=args.batch_size, device=device)}
-    msg.divider(f"Teacher vs its marginals' argmax: {args.teacher} ({kind}), {results['n_docs']} docs")
-    rows = [(name, *(_pct(results[key][m]) for m in "prf"))
-            for name, key in (("Teacher", "teacher"), ("Marginal argmax", "marginal_argmax"))]
-    msg.table(rows, header=("", "P", "R", "F"), divider=True, aligns=("l", "r", "r", "r"))
-    msg.text(f"Token agreement of the two tag sequences: {_pct(results['agreement'])}%")
-    if args.output is not None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf8")
-        msg.good(f"Written to {args.output}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
