@@ -371,7 +371,8 @@ class Errors(metaclass=_Coded):
             "{value!r}. Text k of the deduplicated texts goes to shard k % N; e.g. --shard 0/4 is "
             "the first of four.")
     E224 = ("Teacher pipeline '{path}' does not exist. Pass the folder of a trained teacher "
-            "(e.g. training/teacher/model-best): the `skd annotate` argument, or "
+            "(e.g. training/teacher/model-best) or the name of an installed pipeline package: the "
+            "`skd annotate` or `skd init-config` argument, or "
             "[initialize.components.kd] teacher / paths.teacher in a student config.")
     E225 = ("Teacher pipeline '{path}' has no component '{component}'. Its components: {pipes}. "
             "Name the teacher component: `skd annotate --component`, or `teacher_component` in "
@@ -473,10 +474,7 @@ class Errors(metaclass=_Coded):
     E397 = ("spacy skd floret: --dim, --epochs, --min-count and --bucket must be integers >= 1, got "
             "{dim!r}, {epochs!r}, {min_count!r} and {bucket!r}.")
     # --- `spacy skd init-config` and the student's model card (E360-E379) ---
-    E360 = ("Teacher '{path}' does not exist. Pass the folder of a trained teacher pipeline, e.g. "
-            "training/teacher/model-best, or the name of an installed pipeline package.")
-    E361 = ("Teacher '{path}' could not be loaded as a spaCy pipeline: {err}. Check that it is a "
-            "folder written by `spacy train` or `nlp.to_disk`, and that spacy-skd is installed.")
+    # E360, E361 retired: init-config loads its teacher with teacher.load (E224, E303)
     E362 = ("Teacher '{path}' has no component spacy-skd can distil from: its components are {pipes} "
             "(factories {factories}). A teacher needs one of the factories {supported}.")
     E363 = ("Teacher '{path}' has several components spacy-skd can distil from: {pipes}. Pass the one "

@@ -9,15 +9,15 @@ trains with `spacy train OUTPUT --paths.train ... --paths.dev ...` and no edits.
 """
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
-import spacy
 import typer
 from spacy.language import Language
 from thinc.api import Config
 from wasabi import msg
 
 from ..errors import Errors
+from ..teacher.load import check_teacher, load_pipeline
 from . import skd_cli
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -60,34 +60,29 @@ class TeacherInfo:
     corpora: Dict  # the teacher config's [corpora] section, uninterpolated
 
 
-def read_teacher(path: str, component: Optional[str] = None) -> TeacherInfo:
-    """Load the teacher with spaCy and find the component to distil from.
+def read_teacher(path: Union[str, Language], component: Optional[str] = None) -> TeacherInfo:
+    """Load the teacher (`teacher.load`: E224, E303) and find the component to distil from.
 
-    path (str): a pipeline folder (or installed package name).
+    path (str | Language): a pipeline folder, an installed package name, or the pipeline.
     component (Optional[str]): its name, when the teacher has several distillable components.
     RETURNS (TeacherInfo): kind, labels, scheme and training corpora of the teacher.
     """
-    if not Path(path).exists() and not spacy.util.is_package(path):
-        raise ValueError(Errors.E360.format(path=path))
-    try:
-        nlp: Language = spacy.load(path)
-    except (OSError, ValueError, KeyError) as err:
-        raise ValueError(Errors.E361.format(path=path, err=err)) from err
+    nlp, path = load_pipeline(path)
     factories = {name: nlp.get_pipe_meta(name).factory for name in nlp.pipe_names}
     found = [name for name in nlp.pipe_names if factories[name] in TEACHER_KINDS]
-    if component is not None:
-        if component not in found:
-            raise ValueError(Errors.E367.format(component=component, path=path, pipes=found or "none"))
-        found = [component]
-    if not found:
-        raise ValueError(Errors.E362.format(path=path, pipes=nlp.pipe_names, factories=sorted(set(factories.values())),
-                                            supported=", ".join(TEACHER_KINDS)))
-    if len(found) > 1:
-        raise ValueError(Errors.E363.format(pipes=", ".join(found)))
-    name = found[0]
-    pipe = nlp.get_pipe(name)
-    return TeacherInfo(path=str(path), lang=nlp.lang, component=name, factory=factories[name],
-                       kind=TEACHER_KINDS[factories[name]], labels=list(pipe.labels),
+    if component is None:
+        if not found:
+            raise ValueError(Errors.E362.format(path=path, pipes=nlp.pipe_names,
+                                                factories=sorted(set(factories.values())),
+                                                supported=", ".join(TEACHER_KINDS)))
+        if len(found) > 1:
+            raise ValueError(Errors.E363.format(path=path, pipes=", ".join(found)))
+        component = found[0]
+    pipe = check_teacher(nlp, component, path)  # E225, E226: the checks training makes
+    if component not in found:  # it can teach, but no student template is written for it
+        raise ValueError(Errors.E367.format(component=component, path=path, pipes=found or "none"))
+    return TeacherInfo(path=path, lang=nlp.lang, component=component, factory=factories[component],
+                       kind=TEACHER_KINDS[factories[component]], labels=list(pipe.labels),
                        scheme=getattr(pipe, "cfg", {}).get("scheme"), corpora=dict(nlp.config.get("corpora", {})))
 
 

@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..errors import Errors
+from ..teacher.load import load_pipeline
 from ..teacher.runner import docs_before
 from .cache import fingerprint_pipeline
 from .texts import hash_input, read_texts
@@ -64,12 +65,7 @@ class TeacherEncoder:
     """
 
     def __init__(self, teacher: Union[str, Path, Language], component: str) -> None:
-        if isinstance(teacher, Language):
-            self.nlp, self.path = teacher, "<Language>"
-        else:
-            if not Path(teacher).exists():
-                raise ValueError(Errors.E224.format(path=teacher))
-            self.nlp, self.path = spacy.load(teacher), str(teacher)
+        self.nlp, self.path = load_pipeline(teacher)  # E224, E303; any component with a tok2vec will do
         if component not in self.nlp.pipe_names:
             raise ValueError(Errors.E225.format(path=self.path, component=component,
                                                 pipes=", ".join(self.nlp.pipe_names)))

@@ -178,20 +178,33 @@ def test_init_config_student_trains_with_spacy_train(kind, teachers, tmp_path):
 
 
 def test_init_config_errors(teachers, tmp_path):
+    """The teacher is loaded and checked as training loads it (`teacher.load`: E224, E303, E225,
+    E226); init-config adds which component and which student."""
     result = invoke("init-config", tmp_path / "no_such_teacher", tmp_path / "s.cfg")
-    assert result.exit_code != 0 and "[skd-E360]" in str(result.exception)
+    assert result.exit_code != 0 and "[skd-E224]" in str(result.exception)
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
     nlp.to_disk(tmp_path / "plain")
     with pytest.raises(ValueError, match=r"\[skd-E362\].*sentencizer"):
         read_teacher(str(tmp_path / "plain"))
+    with pytest.raises(ValueError, match=r"\[skd-E226\].*Sentencizer"):
+        read_teacher(str(tmp_path / "plain"), component="sentencizer")
     (tmp_path / "broken").mkdir()
-    with pytest.raises(ValueError, match=r"\[skd-E361\]"):
+    with pytest.raises(ValueError, match=r"\[skd-E303\].*broken"):
         read_teacher(str(tmp_path / "broken"))
     info = read_teacher(str(teachers["biaffine"]))
     with pytest.raises(ValueError, match=r"\[skd-E364\].*Choose --student from: seqlabel"):
         student_config(info, "crf")
     with pytest.raises(ValueError, match=r"\[skd-E365\]"):
         student_config(info, optimize="fast")
-    with pytest.raises(ValueError, match=r"\[skd-E367\]"):
+    with pytest.raises(ValueError, match=r"\[skd-E225\].*tagger"):
         read_teacher(str(teachers["crf"]), component="tagger")
+    two = spacy.blank("en")
+    two.add_pipe("skd_crf_tagger", name="ner")
+    two.add_pipe("skd_maxent_tagger", name="ner2")
+    with pytest.raises(ValueError, match=r"\[skd-E363\].*ner, ner2"):
+        read_teacher(two)
+    assert read_teacher(two, component="ner2").kind == "maxent"
+    two.add_pipe("skd_seqlabel_parser", name="parser")  # can teach, but no student template for it
+    with pytest.raises(ValueError, match=r"\[skd-E367\].*'parser'"):
+        read_teacher(two, component="parser")
