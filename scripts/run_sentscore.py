@@ -9,7 +9,7 @@ constrained SenT' decoding, then trains and evaluates the BiLSTM students, for e
     pseudo   gold + silver with the teacher's tags       configs/student_bilstm_sentscore_kd.cfg, kd_weight 0
     kd       gold + silver, tags + lambda_KL * KL         ...                                     kd_weight 1
 
-writing metrics/<name>/{teacher,teacher-constrained,<kind>-seed<k>}.json (scripts/slot_eval.py:
+writing metrics/<name>/{teacher,teacher-constrained,<kind>-seed<k>}.json (`spacy skd evaluate-slots`:
 F1, exact match, speed) for `spacy skd results-table`. The pseudo and kd students share one
 teacher pass through the teacher-output cache. A run whose metrics exist is skipped unless
 `--force`; a failing run does not stop the others (exit status 1 at the end).
@@ -44,11 +44,10 @@ def train_command(args, kind: str, seed: int, output: Path) -> List[str]:
 
 
 def evaluate_command(args, model: Path, output: Path, *overrides: str) -> List[str]:
-    command = [sys.executable, str(Path(__file__).parent / "slot_eval.py"), str(model), str(args.split / "test"),
-               "--output", str(output), "--gpu-id", str(args.gpu_id)]
-    for override in overrides:
-        command += ["--set", override]
-    return command
+    """`spacy skd evaluate-slots` on the test split; `overrides` are config overrides at load,
+    e.g. "--components.slots.decoding", "constrained"."""
+    return [sys.executable, "-m", "spacy", "skd", "evaluate-slots", str(model), str(args.split / "test"),
+            "--output", str(output), "--gpu-id", str(args.gpu_id), *overrides]
 
 
 def run(command: List[str], env: dict) -> bool:
@@ -84,7 +83,7 @@ def main(argv=None) -> int:
     metrics, training = args.metrics_dir / args.name, args.training_dir / args.name
     env = offline_env()
     failed = []
-    for name, overrides in (("teacher", ()), ("teacher-constrained", ("components.slots.decoding=constrained",))):
+    for name, overrides in (("teacher", ()), ("teacher-constrained", ("--components.slots.decoding", "constrained"))):
         out = metrics / f"{name}.json"
         if (args.force or not out.exists()) and not run(evaluate_command(args, args.teacher, out, *overrides), env):
             failed.append(name)

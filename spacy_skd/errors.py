@@ -537,8 +537,7 @@ class Errors(metaclass=_Coded):
     E314 = ("--seeds must be comma-separated integers, e.g. 0,1,2; got '{value}'.")
     E315 = ("Teacher component '{component}' of '{path}' (factory '{factory}') has no per-token "
             "marginals to score. Pass a component made by one of: {factories}.")
-    E316 = ("Test data '{path}' does not exist. Pass a .spacy DocBin with gold entities, e.g. "
-            "corpus/conll2003_en/test.spacy (`spacy skd convert` writes one from CoNLL files).")
+    E316 = ("Test data '{path}' {problem}. Pass {expected}.")
     E317 = ("--batch-size must be an integer >= 1, got {value!r}.")
     E318 = ("'{path}' has no '{start}' ... '{end}' markers: add them, on lines of their own, where "
             "the generated results section should go.")

@@ -144,7 +144,7 @@ def test_asset_checksums_match_shared_data(raw_config, shared_data):
 
 def test_every_train_and_evaluate_passes_gpu_id(config):
     """`--vars.gpu_id 0` must reach every command that runs a model (issue 6)."""
-    runs_models = re.compile(r"spacy (train|evaluate)|run_case\.py|run_sentscore\.py|slot_eval\.py|skd marginals")
+    runs_models = re.compile(r"spacy (train|evaluate)|run_case\.py|run_sentscore\.py|skd (marginals|evaluate-slots)")
     checked = 0
     for cmd in config["commands"]:
         for line in cmd["script"]:
@@ -487,8 +487,10 @@ def test_run_sentscore_commands(tmp_path):
     assert opts["kd"]["--corpora.train.max_unlabeled"] == "500"
     assert opts["kd"]["--paths.cache"] == "cache/s" and opts["kd"]["--components.kd.temperature"] == "10.0"
     constrained = run_sentscore.evaluate_command(args, Path("t/model-best"), Path("m.json"),
-                                                 "components.slots.decoding=constrained")
-    assert constrained[-2:] == ["--set", "components.slots.decoding=constrained"]
+                                                 "--components.slots.decoding", "constrained")
+    assert constrained[1:6] == ["-m", "spacy", "skd", "evaluate-slots", "t/model-best"]
+    assert constrained[6] == "corpus/snips-100/test"
+    assert constrained[-2:] == ["--components.slots.decoding", "constrained"]
     with pytest.raises(SystemExit):  # a split without its folders is refused before anything runs
         run_sentscore.main(["x", "--split", str(tmp_path), "--teacher", str(tmp_path)])
 

@@ -1,5 +1,5 @@
-"""scripts/slot_splits.py and scripts/slot_eval.py (SenTScore §5, low-resource slot filling), on a
-tiny SlotGated-SLU dataset built from the SNIPS fixture and on oracle pipelines."""
+"""scripts/slot_splits.py (SenTScore §5, low-resource slot filling) on a tiny SlotGated-SLU dataset
+built from the SNIPS fixture; the fixture and the oracle pipeline also serve tests/report/test_slots.py."""
 import json
 import shutil
 from collections import Counter
@@ -20,7 +20,6 @@ N_TRAIN, N_VALID = 30, 12
 
 
 splits_script = load_script("slot_splits")
-eval_script = load_script("slot_eval")
 
 
 @Language.factory("test_slot_oracle", default_config={"path": "", "keep": -1})
@@ -186,62 +185,3 @@ def test_blank_make_doc_splits_dataset_tokens():
         assert len(nlp.make_doc(token)) > 1, token
     for token in ("'s", "8:30", "café", "a.m."):
         assert [t.text for t in nlp.make_doc(token)] == [token]
-
-
-# --- slot_eval ------------------------------------------------------------------------------
-
-
-def _oracle_pipeline(path: Path, split: Path, keep: int) -> Path:
-    nlp = spacy.blank("en")
-    nlp.add_pipe("test_slot_oracle", name="slots", config={"path": str(split), "keep": keep})
-    nlp.to_disk(path)
-    return path
-
-
-def _evaluate(tmp_path: Path, model: Path, split: Path, *extra: str) -> Dict:
-    output = tmp_path / "metrics" / "slots.json"
-    assert eval_script.main([str(model), str(split), "--output", str(output), "--batch-size", "2", *extra]) == 0
-    metrics = json.loads(output.read_text(encoding="utf8"))
-    assert set(metrics) == set(eval_script.KEYS)
-    return metrics
-
-
-def _gold_spans(split: Path) -> List[list]:
-    return [list(eg.reference.ents) for eg in create_slot_filling_reader(split)(spacy.blank("en"))]
-
-
-def test_slot_eval_oracle_is_perfect(dataset, tmp_path):
-    split = dataset / "test"
-    metrics = _evaluate(tmp_path, _oracle_pipeline(tmp_path / "model", split, keep=-1), split)
-    assert metrics["ents_p"] == metrics["ents_r"] == metrics["ents_f"] == pytest.approx(1.0)
-    assert metrics["exact_match"] == 1.0
-    assert metrics["n_sentences"] == 7
-    assert metrics["words_per_second"] > metrics["sentences_per_second"] > 0
-
-
-@pytest.mark.parametrize("keep", [0, 1])
-def test_slot_eval_partial_predictions(dataset, tmp_path, keep):
-    """keep=0 predicts nothing: exact match is the share of utterances without slots."""
-    split = dataset / "valid"
-    gold = _gold_spans(split)
-    metrics = _evaluate(tmp_path, _oracle_pipeline(tmp_path / "model", split, keep=keep), split)
-    assert metrics["exact_match"] == pytest.approx(sum(len(s) <= keep for s in gold) / len(gold))
-    assert 0 < metrics["exact_match"] < 1
-    n_gold, n_pred = sum(map(len, gold)), sum(min(len(s), keep) for s in gold)
-    assert metrics["ents_r"] == pytest.approx(n_pred / n_gold)
-    assert metrics["ents_p"] == pytest.approx(1.0 if keep else 0.0)
-    assert metrics["n_sentences"] == N_VALID
-
-
-def test_slot_eval_disable(dataset, tmp_path):
-    split = dataset / "test"
-    model = _oracle_pipeline(tmp_path / "model", split, keep=-1)
-    metrics = _evaluate(tmp_path, model, split, "--disable", "slots")
-    assert metrics["exact_match"] == pytest.approx(sum(not s for s in _gold_spans(split)) / 7)
-    assert metrics["ents_f"] == 0.0
-
-
-def test_slot_eval_rejects_bad_batch_size(dataset):
-    nlp = spacy.blank("en")
-    with pytest.raises(ValueError, match=r"--batch-size must be a positive integer, got 0"):
-        eval_script.evaluate_slots(nlp, dataset / "test", batch_size=0)

@@ -10,4 +10,4 @@ from . import annotate  # noqa: E402,F401  (registers annotate and merge-cache o
 from . import vectors  # noqa: E402,F401  (registers vectors on skd_cli)
 from . import init_config  # noqa: E402,F401  (registers init-config on skd_cli)
 from . import model_card  # noqa: E402,F401  (registers model-card on skd_cli)
-from . import report  # noqa: E402,F401  (registers report, results-table and marginals on skd_cli)
+from . import report  # noqa: E402,F401  (registers report, results-table, marginals and evaluate-slots)

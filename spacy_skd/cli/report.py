@@ -1,5 +1,5 @@
-"""`spacy skd report`, `spacy skd results-table` and `spacy skd marginals`: the experiments'
-reports from the `spacy evaluate` files under metrics/ (`spacy_skd.report`)."""
+"""`spacy skd report`, `results-table`, `marginals` and `evaluate-slots`: the experiments' reports
+from the metrics files under metrics/, and the metrics only spacy-skd computes (`spacy_skd.report`)."""
 import json
 from pathlib import Path
 from typing import List, Optional
@@ -7,12 +7,15 @@ from typing import List, Optional
 import spacy
 import torch
 import typer
+from spacy.cli._util import parse_config_overrides
+from spacy.util import dot_to_dict
 from wasabi import msg
 
 from ..errors import Errors
 from ..report.cases import PAPER_FILE
 from ..report.markdown import summary_table
 from ..report.marginals import teacher_marginals
+from ..report.slots import KEYS, evaluate_slots
 from ..report.table import case_table
 from . import skd_cli
 
@@ -91,6 +94,33 @@ def marginals_cli(
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf8")
         msg.good(f"Written to {output}")
+
+
+@skd_cli.command("evaluate-slots", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def evaluate_slots_cli(
+    ctx: typer.Context,  # extra arguments: config overrides at load, e.g. --components.slots.decoding constrained
+    model: Path = typer.Argument(..., help="Trained pipeline folder, e.g. training/.../model-best", exists=True, file_okay=False),
+    split: Path = typer.Argument(..., help="Split folder with seq.in, seq.out (and label)", exists=True, file_okay=False),
+    output: Path = typer.Option(..., "--output", "-o", help="Metrics JSON file to write"),
+    batch_size: int = typer.Option(256, "--batch-size", "-b", help="Docs per nlp.pipe batch"),
+    disable: List[str] = typer.Option([], "--disable", help="Comma-separated components to disable at load (repeatable)"),
+    scheme: str = typer.Option("IOB2", "--scheme", help="Tag scheme of seq.out"),
+    gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for the CPU"),
+) -> None:
+    """Slot P/R/F1 (spaCy's NER scorer), exact match and words/s of MODEL on a SNIPS/ATIS split:
+    the metrics files of the SenTScore students, read by `skd results-table` and `skd report`."""
+    overrides = dot_to_dict(parse_config_overrides(ctx.args))
+    if gpu_id >= 0:
+        spacy.require_gpu(gpu_id)
+    nlp = spacy.load(model, disable=[name for value in disable for name in _csv(value)], config=overrides)
+    try:
+        metrics = evaluate_slots(nlp, split, batch_size=batch_size, scheme=scheme)
+    except ValueError as err:
+        msg.fail(str(err), exits=1)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf8")
+    msg.table([(key, metrics[key]) for key in KEYS], aligns=("l", "r"))
+    msg.good(f"Written to {output}")
 
 
 def _csv(value: Optional[str]) -> Optional[List[str]]:

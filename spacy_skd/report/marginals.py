@@ -43,6 +43,8 @@ from ..teacher.runner import docs_before
 KINDS = {"span": "skd_span_ner", "crf": "skd_crf_tagger", "maxent": "skd_maxent_tagger"}
 PRF = Dict[str, Optional[float]]
 CPU = torch.device("cpu")
+DOCBIN = ("a .spacy DocBin with gold entities, e.g. corpus/conll2003_en/test.spacy (`spacy skd convert` "
+          "writes one from CoNLL files)")
 
 
 def teacher_marginals(teacher: Union[str, Path, Language], test: Path, component: str = "ner", *,
@@ -60,7 +62,7 @@ def teacher_marginals(teacher: Union[str, Path, Language], test: Path, component
         raise ValueError(Errors.E315.format(component=component, path=path, factory=nlp.get_pipe_meta(component).factory,
                                             factories=", ".join(KINDS.values())))
     if not Path(test).is_file():
-        raise ValueError(Errors.E316.format(path=test))
+        raise ValueError(Errors.E316.format(path=test, problem="does not exist", expected=DOCBIN))
     references = list(DocBin().from_disk(test).get_docs(nlp.vocab))
     return {"component": component, "kind": pipe.kd_kind,
             **evaluate(nlp, component, references, batch_size=batch_size, device=device)}

@@ -1,5 +1,5 @@
 """Read the metrics folder of one run: `teacher.json` and `<objective>-seed<k>.json`, each the
-JSON that `spacy evaluate --output` (or `scripts/slot_eval.py`) writes."""
+JSON that `spacy evaluate --output` (or `spacy skd evaluate-slots`) writes."""
 import json
 import math
 import re
@@ -41,7 +41,7 @@ def read_score(path: Path, metric: str = "ents_f") -> Optional[Score]:
     value = data[metric]
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return None
-    speed = data.get("speed", data.get("words_per_second"))  # spacy evaluate | slot_eval.py
+    speed = data.get("speed", data.get("words_per_second"))  # spacy evaluate | skd evaluate-slots
     return float(value) * 100.0, float(speed) if isinstance(speed, (int, float)) else None
 
 

@@ -64,7 +64,7 @@ def plot_speed_accuracy(results: List[Dict], path: Path) -> Path:
         ax.annotate(f"{', '.join(cases)} {'teacher' if role == 'teacher' else 'KD'}", (x, y),
                     textcoords="offset points", xytext=(6, -3 if role == "teacher" else 4), fontsize=7)
     ax.set_xscale("log")
-    ax.set_xlabel("words per second (spacy evaluate / slot_eval, CPU; log scale)")
+    ax.set_xlabel("words per second (spacy evaluate / skd evaluate-slots, CPU; log scale)")
     ax.set_ylabel("test score × 100 (F1; LAS for cases 1b/2b)")
     ax.set_title("Accuracy vs. speed of every teacher and student")
     case_handles = [plt.Line2D([], [], marker="s", linestyle="", color=cmap(i % 10), label=r["case"])
