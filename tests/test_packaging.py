@@ -21,7 +21,8 @@ from tests.conftest import REPO_ROOT
 # catalogue namespace -> entry-point group (spaCy keeps Language.factory functions in
 # "internal_factories" and finds plugins' factories through the "spacy_factories" group)
 GROUPS = {("spacy", "internal_factories"): "spacy_factories"}
-SKD_COMMANDS = {"convert", "annotate", "merge-cache", "init-config", "model-card"}
+SKD_COMMANDS = {"convert", "annotate", "merge-cache", "init-config", "model-card", "report", "results-table",
+                "marginals", "evaluate-slots"}
 
 
 def setup_cfg_entry_points():
@@ -120,6 +121,7 @@ def test_wheel_holds_every_subpackage_template_and_entry_point(wheel):
     assert modules <= names, modules - names
     templates = {str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "spacy_skd" / "cli" / "templates").glob("*.cfg")}
     assert templates and templates <= names
+    assert "spacy_skd/report/paper_results.json" in names  # the papers' figures `skd report` prints beside ours
     assert not any(n.startswith(("tests/", "scripts/", "configs/")) for n in names)
     assert {group: dict(parser[group]) for group in parser.sections()} == setup_cfg_entry_points()
     assert any(r.startswith("Requires-Dist: spacy") for r in requires)
