@@ -543,3 +543,5 @@ class Errors(metaclass=_Coded):
             "or use another cache_dir.")
     E325 = ("The spaCy teacher '{name}' has no moves: it was never initialized or trained. Pass a "
             "trained pipeline's folder as the teacher.")
+    E326 = ("--beam-width runs with --engine local only (the Ray actors load the teacher with its "
+            "own beam). Leave --beam-width out, or use --engine local.")

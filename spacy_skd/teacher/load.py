@@ -17,7 +17,8 @@ def load_teacher(teacher: Union[str, Path, Language], component: str,
                  beam_width: Optional[int] = None) -> Tuple[Language, KDTeacher, str]:
     """The teacher pipeline, its teacher component and where it came from.
 
-    teacher (str | Path | Language): a trained teacher pipeline's folder, or the pipeline.
+    teacher (str | Path | Language): a trained teacher pipeline's folder or installed package
+        name, or the pipeline.
     component (str): the component that teaches (an skd tagger, parser, span NER or SenTScore,
         or a component of spaCy's factories ner, beam_ner, parser, beam_parser, which comes
         wrapped in a SpacyTransitionTeacher).
@@ -31,7 +32,7 @@ def load_teacher(teacher: Union[str, Path, Language], component: str,
         nlp, path = teacher, IN_MEMORY
     else:
         path = str(teacher)
-        if not Path(teacher).exists():
+        if not Path(teacher).exists() and not spacy.util.is_package(path):  # a folder, or e.g. en_core_web_trf
             raise ValueError(Errors.E224.format(path=path))
         try:
             nlp = spacy.load(teacher)
