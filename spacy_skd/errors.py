@@ -377,9 +377,9 @@ class Errors(metaclass=_Coded):
     E225 = ("Teacher pipeline '{path}' has no component '{component}'. Its components: {pipes}. "
             "Name the teacher component: `skd annotate --component`, or `teacher_component` in "
             "the KD component's block of a student config.")
-    E226 = ("Component '{component}' of teacher '{path}' is a {type}, which has no "
+    E226 = ("Component '{component}' of teacher '{path}' is a {type} (factory '{factory}'), which has no "
             "`kd_kind`, `teacher_outputs` and `teacher_batch`, so it cannot act as a KD teacher. Use an skd "
-            "tagger, parser, span NER or SenTScore component.")
+            "tagger, parser, span NER or SenTScore component, or one made by spaCy's factories {spacy}.")
     E227 = ("Input texts '{path}' do not exist. Pass a raw-text file or folder (one text per "
             "line, .gz allowed) or a .spacy DocBin.")
     E228 = ("Shard folder '{path}' was written with other settings ({diff}); it is never "
@@ -543,3 +543,23 @@ class Errors(metaclass=_Coded):
             "the generated results section should go.")
     E319 = ("Paper figures '{path}' cannot be read: {err}. Pass --paper a JSON file in the format of "
             "spacy_skd/report/paper_results.json, or leave --paper out to use that one.")
+    # issue 21: spaCy transition teachers
+    E320 = ("beam_width of a spaCy transition teacher must be an integer >= 1 or null (the teacher's "
+            "own, {own}), got {value!r}. 1 follows the greedy path; a wider beam gives marginals.")
+    E321 = ("The greedy spaCy '{factory}' teacher '{teacher}' gives per-token action distributions, "
+            "whose product puts mass on tag sequences a constrained CRF student forbids (infinite "
+            "cross-entropy). Set `constrained = false` on student '{student}', use objective 'top1', "
+            "or give the teacher a beam (`beam_width` > 1 on the KD component).")
+    E322 = ("The student has no tag '{tag}' ({scheme} scheme) for a parse of the spaCy NER teacher, "
+            "whose labels are {labels}. Give teacher and student the same entity labels.")
+    E323 = ("The greedy steps of a spaCy NER teacher are per-token BILUO distributions, which map onto "
+            "BIOES, BILUO, IOB2 or sBIO tags position by position, but the student tags in {scheme} "
+            "(whose B- depends on the previous chunk). Set the student's `scheme` to BIOES, or use "
+            "the beam's targets (objective 'structural' with `beam_width` > 1).")
+    E324 = ("Cached outputs of spaCy teacher '{name}' do not fit it: {field} has shape {shape}, "
+            "expected {expected}. The cache was written by another teacher or version: delete it "
+            "or use another cache_dir.")
+    E325 = ("The spaCy teacher '{name}' has no moves: it was never initialized or trained. Pass a "
+            "trained pipeline's folder as the teacher.")
+    E326 = ("--beam-width runs with --engine local only (the Ray actors load the teacher with its "
+            "own beam). Leave --beam-width out, or use --engine local.")

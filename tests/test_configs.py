@@ -12,6 +12,7 @@ from spacy.schemas import ConfigSchemaTraining
 from spacy.util import load_config, load_model_from_config, registry
 
 from spacy_skd.structs.tree import is_tree
+from spacy_skd.teacher.runner import TeacherRunner
 from spacy_skd.training.cache import fingerprint_pipeline
 from spacy_skd.training.readers import create_conll_ner_reader, create_raw_text_reader
 
@@ -217,6 +218,25 @@ def test_teacher_config_trains_and_reloads(config, tiny_bert, tmp_path, monkeypa
         out = train_student("student_crf_kd.cfg", tmp_path / "teacher" / "model-last", tmp_path,
                             **{"training.max_steps": 2})
         assert spacy.load(out / "model-last").component_names == ["tok2vec", "ner"]
+
+
+@pytest.mark.parametrize("student", ["student_maxent_kd.cfg", "student_crf_kd.cfg"])
+def test_spacy_beam_ner_teacher_config_trains_and_teaches(student, tiny_bert, tmp_path, monkeypatch):
+    """Issue 21: spaCy's beam_ner on the (tiny) transformer teaches both students through
+    `spacy train`, and a doc longer than the transformer's window gets a parse for every token."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    overrides = {**TINY, "paths.minilm": str(tiny_bert), "training.max_steps": 2,
+                 "training.accumulate_gradient": 1, "training.optimizer.learn_rate.warmup_steps": 1}
+    train(REPO_ROOT / "configs" / "teacher_beam_ner_minilm.cfg", tmp_path / "teacher", overrides=overrides)
+    teacher = tmp_path / "teacher" / "model-last"
+    runner = TeacherRunner(teacher, "ner")
+    assert runner.kind == "ner_beam"
+    words = "Peter Smith visited Berlin .".split() * 60  # 300 tokens: strided 128-token windows
+    out = runner([words])[0]
+    assert out["parses"].shape[1] == out["steps"].shape[0] == 300
+    out = train_student(student, teacher, tmp_path, **{"training.max_steps": 2, "paths.raw": None})
+    assert spacy.load(out / "model-last").component_names == ["tok2vec", "ner"]
 
 
 def test_minilm_biaffine_teacher_config_trains_and_teaches(tiny_bert, tmp_path, monkeypatch):

@@ -16,19 +16,22 @@ from ..training.texts import InputSplit
 from . import skd_cli
 
 
-def _run_local(*, shards, teacher, component, gpu_id, workers=None, address=None,
+def _run_local(*, shards, teacher, component, gpu_id, workers=None, address=None, beam_width=None,
                **kwargs) -> List[Dict[str, object]]:
     """The shards one after the other in this process, with one loaded teacher and one read of the
     input (run several processes for parallelism)."""
-    runner = TeacherRunner(teacher, component, gpu_id)
+    runner = TeacherRunner(teacher, component, gpu_id, beam_width=beam_width)
     split = None
     if len(shards) > 1:
         split = InputSplit(kwargs["texts_path"], shards[0][1], kwargs.get("lang") or runner.lang)
     return [annotate(runner, shard=shard, split=split, **kwargs) for shard in shards]
 
 
-def _run_ray(*, shards, teacher, texts_path, output, workers=None, address=None, **kwargs) -> List[Dict[str, object]]:
+def _run_ray(*, shards, teacher, texts_path, output, workers=None, address=None, beam_width=None,
+             **kwargs) -> List[Dict[str, object]]:
     """All shards through one Ray Data actor pool (extra `ray`)."""
+    if beam_width is not None:
+        raise ValueError(Errors.E326)
     try:
         import ray  # noqa: F401
         import ray.data  # noqa: F401
@@ -65,6 +68,8 @@ def annotate_cli(
     student_config: Optional[Path] = typer.Option(None, "--student-config", help="--store targets: the student's "
                                                   "training config (with its structural_kd component); config "
                                                   "overrides such as --components.kd.temperature 1 may follow"),
+    beam_width: int = typer.Option(0, "--beam-width", help="A spaCy ner/beam_ner/parser/beam_parser teacher's "
+                                   "beam (as the KD component's beam_width); 0 = the teacher's own"),
     engine: str = typer.Option("local", "--engine", help="local (this process) or ray (a Ray Data actor pool)"),
     workers: int = typer.Option(0, "--workers", help="ray: actors in the pool (default: the CPUs or GPUs Ray has)"),
     address: str = typer.Option("", "--ray-address", help="ray: cluster address (default: $RAY_ADDRESS or a local Ray)"),
@@ -79,7 +84,7 @@ def annotate_cli(
         summaries = run_engine(engine, teacher=teacher, texts_path=texts, output=output, shards=shards,
                                component=component, batch_size=batch_size, gpu_id=gpu_id, lang=lang or None,
                                store=store, student_config=student_config, overrides=overrides or None,
-                               workers=workers or None, address=address or None)
+                               workers=workers or None, address=address or None, beam_width=beam_width or None)
     except ValueError as err:
         msg.fail(str(err), exits=1)
     n = shards[0][1]

@@ -30,6 +30,11 @@ TEACHER_KINDS = {
     "skd_biaffine_parser": "biaffine",
     "skd_mfvi_parser": "mfvi",
     "skd_sentscore": "sentscore",
+    # spaCy's own transition components (issue 21), at their own beam width
+    "ner": "ner_greedy",
+    "beam_ner": "ner_beam",
+    "parser": "parser_beam",
+    "beam_parser": "parser_beam",
 }
 # teacher kind -> {student: template}; the first student is the default (the paper's case)
 STUDENTS = {
@@ -39,6 +44,9 @@ STUDENTS = {
     "biaffine": {"seqlabel": "student_seqlabel_kd.cfg"},  # case 1b
     "mfvi": {"seqlabel": "student_seqlabel_kd.cfg"},  # case 2b
     "sentscore": {"maxent": "student_bilstm_sentscore_kd.cfg"},  # SenTScore
+    "ner_greedy": {"maxent": "student_maxent_kd.cfg", "crf": "student_crf_kd.cfg"},  # token KD, case 3
+    "ner_beam": {"crf": "student_crf_kd.cfg", "maxent": "student_maxent_kd.cfg"},  # beam marginals
+    "parser_beam": {"seqlabel": "student_seqlabel_kd.cfg"},  # case 1b from the beam
 }
 # tok2vec size per --optimize: spaCy's CNN presets (efficiency = the templates' own) and a
 # wider BiLSTM for the SenTScore student
@@ -109,12 +117,12 @@ def student_config(teacher: TeacherInfo, student: Optional[str] = None, optimize
     name = config["components"]["kd"]["student"]
     kd = config["components"]["kd"]
     kd["teacher_component"] = teacher.component
-    if teacher.kind == "maxent" and student == "maxent":
+    if teacher.kind in ("maxent", "ner_greedy") and student == "maxent":
         kd["objective"] = "token"  # what "structural" means for a MaxEnt pair, said plainly
     component = config["components"][name]
     if teacher.scheme and "scheme" in component:
         component["scheme"] = teacher.scheme  # KD compares tags of one scheme
-    if teacher.kind == "maxent" and student == "crf":
+    if teacher.kind in ("maxent", "ner_greedy") and student == "crf":
         component["constrained"] = False  # case 3: the products of unaries need a free CRF
     if student != "seqlabel":  # a tagger takes the teacher's labels; a parser's come from the trees
         config["initialize"]["components"][name] = {"labels": sorted(teacher.labels)}

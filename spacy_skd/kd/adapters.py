@@ -10,6 +10,11 @@ The case is chosen from the pair of structure kinds, never written by the user:
     biaffine  seqlabel  case 1b: P(h) P(r | h) in the student's joint label space (parser_targets)
     mfvi      seqlabel  case 2b: the same with MFVI's approximate arc marginals
     span      maxent    case 4:  BIOES marginals of the span dynamic program (span_targets)
+    ner_beam  maxent    "beam":  a spaCy beam's BILUO marginals in the student's scheme
+    ner_beam  crf       "beam":  the beam's pair counts + unaries: the exact cross-entropy
+    ner_greedy maxent   token:   a greedy spaCy ner's per-step action softmax (transition_targets)
+    ner_greedy crf      case 3:  products of those per-step unaries
+    parser_beam seqlabel case 1b: the beam's (head, relation) marginals
 
 Teacher outputs arrive as *potentials* (a CRF's emissions plus its transition scores, or a
 MaxEnt tagger's logits). Targets at any temperature, in either temperature mode, are derived
@@ -28,6 +33,7 @@ from .padding import pad_outputs
 from .parser_targets import ParserPotentials, parser_targets
 from .span_targets import SpanPotentials, span_targets
 from .targets import KDTargets, crf_targets, maxent_targets
+from .transition_targets import NERBeamPotentials, ner_transition_targets
 
 KINDS = ("crf", "maxent")  # tagger structures; parser and span teachers are in _CASES below
 TEMPERATURE_MODES = ("auto", "local", "global")
@@ -41,6 +47,13 @@ _CASES = {
     ("biaffine", "seqlabel"): {"structural": "1b", "top1": "top1", "none": "none"},
     ("mfvi", "seqlabel"): {"structural": "2b", "top1": "top1", "none": "none"},
     ("span", "maxent"): {"structural": "4", "top1": "top1", "none": "none"},
+    # spaCy's own transition teachers (teacher/spacy_transition.py): beam and greedy-step signals
+    ("ner_beam", "maxent"): {"structural": "beam", "posterior": "beam", "token": "token", "top1": "top1",
+                             "none": "none"},
+    ("ner_beam", "crf"): {"structural": "beam", "posterior": "posterior", "top1": "top1", "none": "none"},
+    ("ner_greedy", "maxent"): {"structural": "token", "token": "token", "top1": "top1", "none": "none"},
+    ("ner_greedy", "crf"): {"structural": "3", "top1": "top1", "none": "none"},
+    ("parser_beam", "seqlabel"): {"structural": "1b", "top1": "top1", "none": "none"},
 }
 
 
@@ -112,10 +125,11 @@ def make_targets(teacher, student: str, objective: str, *, temperature: float, m
     """Teacher targets in the student's substructure space at temperature T, with the
     teacher's Top-1 structure (under the mask, when there is one) as pseudo-labels.
 
-    teacher (TeacherPotentials | ParserPotentials | SpanPotentials): a padded teacher batch.
+    teacher (TeacherPotentials | ParserPotentials | SpanPotentials | NERBeamPotentials): a padded
+        teacher batch.
     space: the student's label space where the teacher's structure differs from the student's:
-        a `LabelSpace` for a sequence-labelling parser, the tag list for a span teacher.
-    scheme (Optional[str]): the student's tag scheme (span teacher only).
+        a `LabelSpace` for a sequence-labelling parser, the tag list for a span or spaCy NER teacher.
+    scheme (Optional[str]): the student's tag scheme (span and spaCy NER teachers only).
     report_lost (Optional[Callable]): called with (lost mass [B, N], lengths [B]) for parser
         teachers: the teacher mass the student's label vocabulary cannot represent.
     top1 (bool): False skips a parser teacher's Top-1 trees (an MST per sentence) when nothing
@@ -130,6 +144,9 @@ def make_targets(teacher, student: str, objective: str, *, temperature: float, m
         return targets
     if isinstance(teacher, SpanPotentials):
         return span_targets(teacher, space, scheme, temperature=temperature, mode=mode)
+    if isinstance(teacher, NERBeamPotentials):
+        return ner_transition_targets(teacher, space, scheme, case=case, temperature=temperature, mode=mode,
+                                      pairs=student == "crf" and case == "beam")
     if teacher.kind == "crf" and case != "token":
         # case 1a keeps only expected transition counts of the pairs: exact for a CRF student
         return crf_targets(teacher.emissions, teacher.transitions, teacher.lengths, teacher.start, teacher.end,

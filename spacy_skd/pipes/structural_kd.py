@@ -62,11 +62,13 @@ MIN_TEMPERATURE = 0.05
         "batch_size": 64,
         "loss_mix": "interpolate",
         "scale_t2": True,
+        "beam_width": None,
     },
 )
 def make_structural_kd(nlp: Language, name: str, student: str, teacher_component: str, objective: str,
                        temperature: float, temperature_mode: str, kd_weight: KDWeight, cache: bool,
-                       batch_size: int, loss_mix: str, scale_t2: bool) -> "StructuralKD":
+                       batch_size: int, loss_mix: str, scale_t2: bool,
+                       beam_width: Optional[int] = None) -> "StructuralKD":
     """Create the distillation component.
 
     student (str): name of the student component in this pipeline.
@@ -81,10 +83,14 @@ def make_structural_kd(nlp: Language, name: str, student: str, teacher_component
         "add": gold + lambda * KD with the KD term on unlabeled examples only, whose gold is the
         teacher's Top-1 (SenTScore's Eq. 2, lambda = lambda_KL; kd_weight 0 = pseudo-labels only).
     scale_t2 (bool): multiply the KD term by T^2 (default, Hinton et al.); False leaves it out.
+    beam_width (Optional[int]): the beam a spaCy ner/beam_ner/parser/beam_parser teacher scores
+        with (> 1: beam marginals; 1: the greedy path); null = the teacher's own. Other teachers
+        ignore it.
     """
     return StructuralKD(nlp, name, student=student, teacher_component=teacher_component, objective=objective,
                         temperature=temperature, temperature_mode=temperature_mode, kd_weight=kd_weight,
-                        cache=cache, batch_size=batch_size, loss_mix=loss_mix, scale_t2=scale_t2)
+                        cache=cache, batch_size=batch_size, loss_mix=loss_mix, scale_t2=scale_t2,
+                        beam_width=beam_width)
 
 
 class StructuralKD(Pipe):
@@ -92,7 +98,7 @@ class StructuralKD(Pipe):
 
     def __init__(self, nlp: Language, name: str, *, student: str, teacher_component: str, objective: str,
                  temperature: float, temperature_mode: str, kd_weight: KDWeight, cache: bool, batch_size: int,
-                 loss_mix: str = "interpolate", scale_t2: bool = True):
+                 loss_mix: str = "interpolate", scale_t2: bool = True, beam_width: Optional[int] = None):
         if not _is_number(temperature) or not MIN_TEMPERATURE <= temperature < math.inf:
             raise ValueError(Errors.E332.format(value=temperature, minimum=MIN_TEMPERATURE))
         if loss_mix not in LOSS_MIXES:
@@ -108,6 +114,7 @@ class StructuralKD(Pipe):
         self.batch_size = batch_size
         self.loss_mix = loss_mix
         self.scale_t2 = bool(scale_t2)
+        self.beam_width = beam_width
         self._weights = _as_schedule(kd_weight)
         self.teacher: Optional[Language] = None
         self.runner: Optional[TeacherRunner] = None  # the loaded teacher, set at initialize
@@ -143,7 +150,7 @@ class StructuralKD(Pipe):
         if self.student_name not in nlp.component_names:
             raise ValueError(Errors.E170.format(name=self.name, student=self.student_name, pipes=nlp.pipe_names))
         check_kd_placement(nlp, self.student_name)  # before the student, neither frozen
-        self.runner = TeacherRunner(teacher, self.teacher_component)
+        self.runner = TeacherRunner(teacher, self.teacher_component, beam_width=self.beam_width)
         self.teacher = self.runner.nlp
         student = self._get_student(nlp)
         teacher_pipe = self.runner.pipe

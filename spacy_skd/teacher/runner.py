@@ -2,7 +2,7 @@
 that training and the offline pass cache cannot drift apart."""
 from functools import cached_property
 from pathlib import Path
-from typing import List, Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 import spacy
 import torch
@@ -26,12 +26,14 @@ def docs_before(teacher: Language, component: str, docs: Sequence[Doc]) -> List[
     return docs
 
 
-def run_teacher(teacher: Language, component: str, batch: Sequence[Sequence[str]]) -> List[Arrays]:
+def run_teacher(teacher: Language, component: str, batch: Sequence[Sequence[str]],
+                pipe: Optional[KDTeacher] = None) -> List[Arrays]:
     """The raw outputs of a teacher component per sentence (its `teacher_outputs`: emissions,
-    logits, arc/relation or span scores), after the components before it, without gradients."""
+    logits, arc/relation or span scores), after the components before it, without gradients.
+    `pipe`: the KDTeacher (a spaCy transition component's wrapper); default the component."""
     docs = docs_before(teacher, component, [Doc(teacher.vocab, words=list(words)) for words in batch])
     with torch.no_grad():
-        return teacher.get_pipe(component).teacher_outputs(docs)
+        return (pipe or teacher.get_pipe(component)).teacher_outputs(docs)
 
 
 class TeacherRunner:
@@ -40,15 +42,17 @@ class TeacherRunner:
     teacher (str | Path | Language): a trained teacher pipeline or its folder.
     component (str): the teacher component (an skd tagger, parser, span NER or SenTScore).
     gpu_id (int): GPU to run on (`spacy.require_gpu`); -1 runs on the CPU.
+    beam_width (Optional[int]): a spaCy transition teacher's beam; None = its own.
 
     Attributes: nlp (the pipeline), pipe (the KDTeacher component), path, component, kind (its
     kd_kind), lang, fingerprint (changes with any weight), space (its potentials namespace).
     """
 
-    def __init__(self, teacher: Union[str, Path, Language], component: str = "ner", gpu_id: int = -1) -> None:
+    def __init__(self, teacher: Union[str, Path, Language], component: str = "ner", gpu_id: int = -1,
+                 beam_width: Optional[int] = None) -> None:
         if gpu_id >= 0:
             spacy.require_gpu(gpu_id)
-        self.nlp, self.pipe, self.path = load_teacher(teacher, component)
+        self.nlp, self.pipe, self.path = load_teacher(teacher, component, beam_width)
         self.pipe: KDTeacher
         self.component = component
         self.kind: str = self.pipe.kd_kind
@@ -58,11 +62,11 @@ class TeacherRunner:
     @cached_property
     def fingerprint(self) -> str:
         """SHA-256 of the teacher (`fingerprint_pipeline`); hashed once, on first use."""
-        return fingerprint_pipeline(self.nlp, self.component)
+        return fingerprint_pipeline(self.nlp, self.component, extra=getattr(self.pipe, "settings", None))
 
     def __call__(self, words_batch: Sequence[Sequence[str]]) -> List[Arrays]:
         """Per sentence, exactly the arrays the potentials cache keeps."""
-        return run_teacher(self.nlp, self.component, words_batch)
+        return run_teacher(self.nlp, self.component, words_batch, self.pipe)
 
     def open_cache(self, directory: Union[str, Path]) -> TeacherCache:
         """This teacher's potentials namespace in `directory`."""

@@ -15,7 +15,7 @@ from ..kd.targets import KDTargets
 from .caches import targets_space
 from .protocol import Arrays, KDStudent, KDTeacher
 
-PARSER_KINDS = ("biaffine", "mfvi")
+PARSER_KINDS = ("biaffine", "mfvi", "parser_beam")
 
 
 class TargetMaker:
@@ -54,6 +54,8 @@ class TargetMaker:
         teacher predicts (E183). `extra_student`: labels of the student's training data."""
         teacher, student = self.teacher, self.student
         if student.kd_kind == "seqlabel":
+            if teacher.kd_kind == "parser_beam":  # a spaCy parser calls every root "ROOT"
+                teacher.match_root(student.relations)
             missing = sorted(set(student.relations) - set(teacher.labels))
             if missing:
                 raise ValueError(Errors.E183.format(student=student.name, teacher=teacher.name, missing=missing))
@@ -85,8 +87,10 @@ class TargetMaker:
                             top1=top1 or self.stores_targets)
 
     def _check_pair(self) -> None:
-        """Settings of the pair that no target could fix (E182, E173, E174)."""
+        """Settings of the pair that no target could fix (E321, E182, E173, E174)."""
         teacher, student = self.teacher, self.student
+        if teacher.kd_kind == "ner_greedy" and self.case == "3" and student.cfg["constrained"]:
+            raise ValueError(Errors.E321.format(factory=teacher.factory, teacher=teacher.name, student=student.name))
         if student.kd_kind == "seqlabel" and student.cfg["encoding"] != "offset":
             raise ValueError(Errors.E182.format(encoding=student.cfg["encoding"]))
         teacher_scheme = getattr(teacher, "cfg", {}).get("scheme")

@@ -413,7 +413,7 @@ class TeacherCache:
             self._recover(err)
 
 
-def fingerprint_pipeline(nlp: "Language", component: str) -> str:
+def fingerprint_pipeline(nlp: "Language", component: str, extra: Optional[dict] = None) -> str:
     """A stable SHA-256 hex digest identifying a teacher; it changes when any weight changes.
 
     Hashed: the spacy_skd version, the component's name and config section (keys sorted), the
@@ -426,6 +426,8 @@ def fingerprint_pipeline(nlp: "Language", component: str) -> str:
 
     nlp (Language): the teacher pipeline.
     component (str): name of the teacher component in `nlp`.
+    extra (Optional[dict]): settings the teacher's outputs depend on beyond the pipeline (a spaCy
+        transition teacher's beam width); hashed when given.
     RETURNS (str): 64 hex digits.
     """
     if component not in nlp.component_names:
@@ -437,6 +439,8 @@ def fingerprint_pipeline(nlp: "Language", component: str) -> str:
         "config": nlp.config["components"][component],
         "components": nlp.component_names,
     }
+    if extra:
+        header["teacher_settings"] = extra
     digest = hashlib.sha256(json.dumps(header, sort_keys=True, default=str).encode("utf8"))
     for name, proc in nlp.components:
         digest.update(name.encode("utf8"))

@@ -16,7 +16,7 @@ import spacy_skd.cli  # noqa: F401  (registers `skd` on spaCy's app)
 from spacy_skd.cli.init_config import STUDENTS, TEMPLATES, read_teacher, student_config
 from spacy_skd.training.conllu import create_conllu_reader
 from spacy_skd.training.readers import create_conll_ner_reader, create_slot_filling_reader
-from tests.conftest import FIXTURES, REPO_ROOT, train_tagger
+from tests.conftest import FIXTURES, REPO_ROOT, examples_from, train_tagger
 
 CONLL = FIXTURES / "conll2003_sample.conll"
 EWT = FIXTURES / "ewt_sample.conllu"
@@ -208,3 +208,17 @@ def test_init_config_errors(teachers, tmp_path):
     two.add_pipe("skd_seqlabel_parser", name="parser")  # can teach, but no student template for it
     with pytest.raises(ValueError, match=r"\[skd-E367\].*'parser'"):
         read_teacher(two, component="parser")
+
+
+@pytest.mark.parametrize("factory,kind,student,objective", [("ner", "ner_greedy", "maxent", "token"),
+                                                            ("beam_ner", "ner_beam", "crf", "structural")])
+def test_init_config_for_a_spacy_ner_teacher(factory, kind, student, objective, tmp_path):
+    """Issue 21: spaCy's own ner/beam_ner teach; the default student fits the signal they give."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe(factory, name="ner")
+    nlp.initialize(lambda: examples_from(nlp, [("Paris is big", [(0, 1, "LOC")])]))
+    nlp.to_disk(tmp_path / "teacher")
+    info = read_teacher(str(tmp_path / "teacher"))
+    assert info.kind == kind and info.labels == ["LOC"] and info.scheme is None
+    chosen, config = student_config(info)
+    assert chosen == student and config["components"]["kd"]["objective"] == objective
