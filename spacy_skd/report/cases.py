@@ -54,6 +54,11 @@ CASES = (
          (("case2b", "CNN second-order MFVI parser teacher"),)),
     Case("case4", "Case 4, span NER → MaxEnt: CoNLL-2003 en NER", "ents_f", ("none", "top1", "structural"),
          (("case4", "CNN span-NER (biaffine) teacher"),)),
+    *(Case(f"spacy-teacher-{student}{full}", f"spaCy beam_ner → {title}{part}: CoNLL-2003 en NER", "ents_f",
+           objectives, ((f"spacy-teacher-{student}{full}", "spaCy beam_ner on MiniLM (configs/teacher_beam_ner_minilm.cfg)"),))
+      for student, title, objectives in (("maxent", "MaxEnt", ("none", "top1", "token", "structural")),
+                                          ("crf", "CRF", ("none", "top1", "posterior", "structural")))
+      for full, part in (("", ""), ("-full", ", full labeled train"))),
     *(Case(f"sentscore-{data}-{size}", f"SenTScore, {data.upper()} {size}/{size // 2} gold: slot filling",
            "ents_f", ("gold", "pseudo", "kd"), ((f"sentscore-{data}-{size}", _SENTSCORE),), target="kd")
       for data in ("snips", "atis") for size in (100, 300)),
