@@ -525,3 +525,11 @@ class Errors(metaclass=_Coded):
             "folder not writable. Free some space, give another `cache_dir` (in [initialize.components] "
             "of the config, or another output folder for `skd annotate`), or set `cache = false` on the "
             "structural_kd component to keep teacher outputs in memory for this run.")
+    # issue 20: merge, batching by size, objective none (E340-E349)
+    E340 = ("Teacher cache '{path}' cannot be read ({err}). It was opened read-only, so nothing in it "
+            "was changed or deleted.")
+    E341 = ("merge-cache: {n} shard(s) lost data and were marked incomplete in their manifest.json: "
+            "{shards}. Rerun `python -m spacy skd annotate` with the same arguments for each (its "
+            "--shard i/N): it keeps what is readable and recomputes exactly the lost sentences; then "
+            "merge again. The sound shards' entries were copied into '{output}', but its merged.json "
+            "was not updated.")
