@@ -426,3 +426,17 @@ def test_merge_shard_with_lost_or_corrupt_entries_is_marked_incomplete_issue20(t
     with pytest.raises(ValueError, match=r"\[skd-E341\].*\(shard 1/2\): it holds 2 of the 3 sentences"):
         merge_shards(two_shards, tmp_path / "merged")
 
+
+def test_annotate_line_too_long_for_the_bound_is_counted_not_stored_issue20(teachers, tmp_path):
+    """A 10,000-token line with a bound it cannot fit alone: W341, not stored, counted in the
+    manifest (`too_long`), so merge-cache does not take it for a lost entry."""
+    path = tmp_path / "texts.txt"
+    path.write_text("Anna visited Berlin .\n" + " ".join(["word"] * 10_000) + "\nHello\n", encoding="utf8")
+    runner = TeacherRunner(teachers["crf"], "ner", max_batch_cost=TeacherRunner(teachers["crf"], "ner").cost(1000))
+    with pytest.warns(UserWarning, match=r"\[skd-W341\].*1 sentence\(s\).*the longest: 10000 tokens"):
+        summary = annotate(runner, path, tmp_path / "out", progress=False)
+    assert (summary["texts"], summary["computed"], summary["too_long"]) == (3, 2, 1)
+    assert read_manifest(summary["shard_dir"])["too_long"] == 1 and len(entries(summary["shard_dir"], runner)) == 2
+    assert merge_shards([summary["shard_dir"]], tmp_path / "merged")["entries"] == 2
+    again = annotate(runner, path, tmp_path / "out", progress=False)
+    assert again["skipped"] and (again["reused"], again["too_long"]) == (2, 1)
