@@ -16,7 +16,8 @@ The on-disk cache has two levels, both keyed by the teacher's fingerprint and th
 The teacher pass is batched by padded size within `max_batch_cost` (`teacher.runner`). A
 sentence too long for that bound on its own never reaches the teacher (W340): the student
 trains on it without KD, on its gold alone; an unlabeled one, whose gold would be the teacher's
-Top-1, adds no loss.
+Top-1, adds no loss. With `objective = "none"` the teacher is loaded and checked but runs only
+for unlabeled sentences (their Top-1 pseudo-gold): on labelled data it never runs.
 """
 import itertools
 import math
@@ -179,7 +180,10 @@ class StructuralKD(Pipe):
         self._lost = [0.0, 0]  # parser teachers: teacher mass outside the student's vocabulary, words
         self.too_long, self._unwarned = set(), []
         self.close()
-        if self.use_cache:
+        # the sentences whose targets training reads: none of the labelled ones without a KD term
+        words = list(dict.fromkeys(_words(eg.predicted) for eg in get_examples() if self._wants_targets(eg)))
+        # objective "none" on labelled data reads no targets: no cache folder, no fingerprint
+        if self.use_cache and (words or self.objective != "none"):
             directory = Path(cache_dir) if cache_dir else default_cache_dir()
             fingerprint = self.runner.fingerprint
             # as `skd annotate` writes them
@@ -189,7 +193,6 @@ class StructuralKD(Pipe):
         else:
             self.potentials_store, self.targets_store = MemoryStore(), MemoryStore()
         self.target_maker = maker
-        words = list(dict.fromkeys(_words(eg.predicted) for eg in get_examples()))
         self._prepare_corpus(words)
         self._warn_too_long()
         if self._lost[1]:
@@ -222,7 +225,7 @@ class StructuralKD(Pipe):
         self.target_maker.check_labels()
         losses.setdefault(self.name, 0.0)
         unlabeled = torch.tensor([bool(eg.reference.user_data.get("skd_unlabeled")) for eg in examples])
-        wanted = list(range(len(examples)))
+        wanted = [i for i, eg in enumerate(examples) if self._wants_targets(eg)]
         # the teacher's Top-1 is read by Top-1 KD and as the pseudo-gold of unlabeled sentences
         found = self.targets_for([_words(examples[i].predicted) for i in wanted],
                                  top1=self.objective == "top1" or bool(unlabeled.any()))
@@ -245,6 +248,11 @@ class StructuralKD(Pipe):
             taught=taught,
         ))
         return losses
+
+    def _wants_targets(self, eg: Example) -> bool:
+        """Whether training reads this example's targets: always with a KD term; with objective
+        "none" only for an unlabeled example (its gold is the teacher's Top-1)."""
+        return self.objective != "none" or bool(eg.reference.user_data.get("skd_unlabeled"))
 
     # -- teacher and cache ----------------------------------------------------------------------
     def targets_for(self, batch: Sequence[tuple], *, top1: bool = True) -> List[Optional[KDTargets]]:

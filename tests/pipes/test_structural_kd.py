@@ -406,3 +406,24 @@ def test_kd_sentence_too_long_for_the_teacher_pass_trains_on_gold_alone_issue20(
             losses = nlp.update(examples, sgd=optimizer)
     assert numpy.isfinite(losses["ner"])
 
+
+def test_kd_objective_none_never_runs_the_teacher_but_checks_it_issue20(teachers, tmp_path, monkeypatch):
+    """objective = "none" on labelled data: the teacher is loaded and its labels checked, but it
+    never runs over the corpus and no cache is written; training runs on gold."""
+    def no_teacher(*args, **kwargs):
+        raise AssertionError("the teacher ran")
+
+    monkeypatch.setattr(TeacherRunner, "__call__", no_teacher)
+    monkeypatch.setattr(SequenceTagger, "teacher_outputs", no_teacher)
+    nlp = student_nlp("skd_crf_tagger", teachers["crf"], objective="none", cache_dir=tmp_path / "cache",
+                      kd_weight=0.0)
+    examples = examples_for(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    assert nlp.get_pipe("ner").labels == ("LOC", "ORG", "PER")  # taken from the teacher
+    for _ in range(3):
+        losses = nlp.update(examples, sgd=optimizer)
+    assert numpy.isfinite(losses["ner"]) and losses["ner"] > 0
+    assert not (tmp_path / "cache").exists()
+    other = student_nlp("skd_crf_tagger", teachers["crf"], objective="none", cache_dir=tmp_path / "cache")
+    with pytest.raises(ValueError, match=r"\[skd-E175\]"):  # still checked against the teacher
+        other.initialize(lambda: examples_for(other, TEXTS + [("Windows is software", [(0, 1, "PRODUCT")])]))
