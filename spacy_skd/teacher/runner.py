@@ -57,8 +57,9 @@ def output_width(pipe: KDTeacher) -> int:
 def plan_batches(lengths: Sequence[int], cost: Callable[[int], int], max_cost: int,
                  max_count: Optional[int] = None) -> Tuple[List[List[int]], List[int]]:
     """The indices of `lengths` grouped shortest first into batches whose padded cost
-    B * cost(longest) is at most `max_cost` (and B at most `max_count`), and the indices of the
-    sentences whose cost alone is over it.
+    B * cost(longest) is at most `max_cost` (and B at most `max_count`), each in its original
+    order (a batch that needs no split runs exactly as given), and the indices of the sentences
+    whose cost alone is over it.
 
     >>> plan_batches([3, 1, 2, 9], lambda n: n * n, 9)
     ([[1, 2], [0]], [3])
@@ -70,11 +71,11 @@ def plan_batches(lengths: Sequence[int], cost: Callable[[int], int], max_cost: i
     for i in sorted((i for i in range(len(lengths)) if i not in over), key=lambda i: lengths[i]):
         # sorted: the newcomer is the longest
         if batch and ((len(batch) + 1) * cost(lengths[i]) > max_cost or len(batch) == max_count):
-            batches.append(batch)
+            batches.append(sorted(batch))
             batch = []
         batch.append(i)
     if batch:
-        batches.append(batch)
+        batches.append(sorted(batch))
     return batches, too_long
 
 

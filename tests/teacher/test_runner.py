@@ -31,6 +31,7 @@ def test_plan_batches_bounds_every_batch_and_covers_every_sentence(lengths, max_
     assert too_long == [i for i, n in enumerate(lengths) if cost(n) > max_cost]
     for batch in batches:
         assert batch and len(batch) * cost(max(lengths[i] for i in batch)) <= max_cost
+        assert batch == sorted(batch)  # the original order: a batch needing no split runs as given
         assert max_count is None or len(batch) <= max_count
 
 
