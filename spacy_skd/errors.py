@@ -69,6 +69,17 @@ class Warnings(metaclass=_Coded):
     W332 = ("Teacher cache '{path}' cannot be opened for writing ({err}); its entries match this run, "
             "so they are read through a read-only connection. New teacher outputs cannot be stored "
             "there: give a writable `cache_dir` if any sentence is missing.")
+    # issue 20: merge, batching by size, objective none (W340-W349)
+    W340 = ("Component '{name}': {n} sentence(s) are too long for the teacher pass's bound "
+            "max_batch_cost = {bound} even alone (the longest: {longest} tokens, cost {cost}), so the "
+            "teacher never ran on them. The student trains on them without KD: gold only where they "
+            "are labelled; unlabeled ones (whose gold is the teacher's Top-1) add no loss. Raise "
+            "max_batch_cost if the memory allows, or split such lines in the corpus.")
+    W341 = ("Shard '{path}': {n} sentence(s) are too long for the teacher pass's bound "
+            "--max-batch-cost {bound} even alone (the longest: {longest} tokens, cost {cost}); they are "
+            "not stored and the manifest counts them (`too_long`). structural_kd skips them too under "
+            "the same bound (training them without KD), or runs the teacher on them if its "
+            "max_batch_cost is larger.")
 
 
 
@@ -563,3 +574,15 @@ class Errors(metaclass=_Coded):
             "trained pipeline's folder as the teacher.")
     E326 = ("--beam-width runs with --engine local only (the Ray actors load the teacher with its "
             "own beam). Leave --beam-width out, or use --engine local.")
+    # issue 20: merge, batching by size, objective none (E340-E349)
+    E340 = ("Teacher cache '{path}' cannot be read ({err}). It was opened read-only, so nothing in it "
+            "was changed or deleted.")
+    E341 = ("merge-cache: {n} shard(s) lost data and were marked incomplete in their manifest.json: "
+            "{shards}. Rerun `python -m spacy skd annotate` with the same arguments for each (its "
+            "--shard i/N): it keeps what is readable and recomputes exactly the lost sentences; then "
+            "merge again. The sound shards' entries were copied into '{output}', but its merged.json "
+            "was not updated.")
+    E342 = ("The teacher pass's `{name}` must be an integer >= 1, got {value!r}. It bounds a batch's "
+            "padded size: B sentences times the values one sentence of the longest length takes in "
+            "the largest array of the pass (tokens x tags^2 for taggers, tokens^2 x relations for "
+            "parsers, tokens^2 x classes for span NER, tokens^3 for MFVI). Default: {default}.")

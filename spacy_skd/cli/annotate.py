@@ -9,18 +9,18 @@ from spacy.cli._util import ENV_VARS, parse_config_overrides
 from wasabi import msg
 
 from ..errors import Errors
-from ..teacher.runner import TeacherRunner
+from ..teacher.runner import DEFAULT_MAX_BATCH_COST, TeacherRunner
 from ..training.annotate import STORES, annotate, parse_shards
 from ..training.merge import merge_shards
 from ..training.texts import InputSplit
 from . import skd_cli
 
 
-def _run_local(*, shards, teacher, component, gpu_id, workers=None, address=None, beam_width=None,
-               **kwargs) -> List[Dict[str, object]]:
+def _run_local(*, shards, teacher, component, gpu_id, max_batch_cost, workers=None, address=None,
+               beam_width=None, **kwargs) -> List[Dict[str, object]]:
     """The shards one after the other in this process, with one loaded teacher and one read of the
     input (run several processes for parallelism)."""
-    runner = TeacherRunner(teacher, component, gpu_id, beam_width=beam_width)
+    runner = TeacherRunner(teacher, component, gpu_id, max_batch_cost=max_batch_cost, beam_width=beam_width)
     split = None
     if len(shards) > 1:
         split = InputSplit(kwargs["texts_path"], shards[0][1], kwargs.get("lang") or runner.lang)
@@ -61,6 +61,10 @@ def annotate_cli(
     component: str = typer.Option("ner", "--component", "-c", help="Teacher component"),
     shard: str = typer.Option("0/1", "--shard", help="Shard i/N (0-based; text k goes to shard k % N), or all/N"),
     batch_size: int = typer.Option(64, "--batch-size", "-b", help="Sentences per teacher batch and per write"),
+    max_batch_cost: int = typer.Option(DEFAULT_MAX_BATCH_COST, "--max-batch-cost", help="Bound of a teacher "
+                                       "batch's padded size: sentences x the values the longest takes (tokens x "
+                                       "tags^2 for taggers, tokens^2 x relations for parsers); a sentence over it "
+                                       "alone is not stored (W341)"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for the CPU (ray: >= 0 gives each actor a GPU)"),
     lang: str = typer.Option("", "--lang", "-l", help="Tokenizer language (default: the teacher's)"),
     store: str = typer.Option(STORES[0], "--store", help="What to store per sentence: potentials (the teacher's "
@@ -84,7 +88,8 @@ def annotate_cli(
         summaries = run_engine(engine, teacher=teacher, texts_path=texts, output=output, shards=shards,
                                component=component, batch_size=batch_size, gpu_id=gpu_id, lang=lang or None,
                                store=store, student_config=student_config, overrides=overrides or None,
-                               workers=workers or None, address=address or None, beam_width=beam_width or None)
+                               workers=workers or None, address=address or None, max_batch_cost=max_batch_cost,
+                               beam_width=beam_width or None)
     except ValueError as err:
         msg.fail(str(err), exits=1)
     n = shards[0][1]
@@ -92,8 +97,9 @@ def annotate_cli(
         if summary["skipped"]:
             msg.info(f"Shard {i}/{n} is already complete ({summary['texts']} texts): nothing computed")
         else:
+            too_long = f", {summary['too_long']} too long (not stored)" if summary.get("too_long") else ""
             msg.good(f"Shard {i}/{n}: {summary['texts']} texts, {summary['computed']} computed, "
-                     f"{summary['reused']} reused, {summary['sentences_per_second']:.1f} sentences/s")
+                     f"{summary['reused']} reused{too_long}, {summary['sentences_per_second']:.1f} sentences/s")
         # print, not msg.text: wasabi wraps long lines, and these are meant to be copied
         print(f"Shard folder: {summary['shard_dir']}")
     if n == 1:

@@ -180,6 +180,23 @@ class KDTargets:
         return items
 
 
+    def blank(self, n: int) -> "KDTargets":
+        """A B = 1 item of n tokens with this item's fields, no mass and no Top-1 (-1): the
+        stand-in for a sentence the teacher never saw, whose KD term the student masks
+        (`KDBatch.taught`)."""
+        L = self.unary.shape[-1]
+        zeros = self.unary.new_zeros
+        return replace(
+            self,
+            lengths=self.lengths.new_tensor([n]),
+            unary=zeros(1, n, L),
+            pairs=None if self.pairs is None else zeros(1, max(n - 1, 0), L, L),
+            pair_counts=None if self.pair_counts is None else zeros(1, L, L),
+            start=None if self.start is None else zeros(1, L),
+            end=None if self.end is None else zeros(1, L),
+            top1=None if self.top1 is None else self.top1.new_full((1, n), -1),
+        )
+
     def to_arrays(self) -> Dict[str, numpy.ndarray]:
         """One sentence's targets (B = 1, trimmed to its length) as numpy arrays for a cache."""
         if self.unary.shape[0] != 1:

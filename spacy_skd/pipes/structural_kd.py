@@ -12,13 +12,19 @@ The on-disk cache has two levels, both keyed by the teacher's fingerprint and th
 - targets in the student's substructure space at one temperature and mode (unary marginals,
   expected transition counts, start/end, Top-1), derived from the potentials without the
   teacher and reused in every epoch and run with the same settings.
+
+The teacher pass is batched by padded size within `max_batch_cost` (`teacher.runner`). A
+sentence too long for that bound on its own never reaches the teacher (W340): the student
+trains on it without KD, on its gold alone; an unlabeled one, whose gold would be the teacher's
+Top-1, adds no loss. With `objective = "none"` the teacher is loaded and checked but runs only
+for unlabeled sentences (their Top-1 pseudo-gold): on labelled data it never runs.
 """
 import itertools
 import math
 import os
 import warnings
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 import numpy
 import torch
@@ -33,7 +39,7 @@ from ..errors import Errors, Warnings
 from ..kd.batch import KDBatch
 from ..kd.targets import KDTargets
 from ..teacher.caches import MemoryStore, default_cache_dir, potentials_cache, targets_cache
-from ..teacher.runner import TeacherRunner
+from ..teacher.runner import DEFAULT_MAX_BATCH_COST, TeacherRunner, check_max_batch_cost
 from ..teacher.target_maker import TargetMaker
 from ..training.cache import TeacherCache
 from ..training.strip_kd import create_strip_kd  # noqa: F401  registers spacy-skd.strip_kd.v1 with the factory
@@ -62,12 +68,14 @@ MIN_TEMPERATURE = 0.05
         "batch_size": 64,
         "loss_mix": "interpolate",
         "scale_t2": True,
+        "max_batch_cost": DEFAULT_MAX_BATCH_COST,
         "beam_width": None,
     },
 )
 def make_structural_kd(nlp: Language, name: str, student: str, teacher_component: str, objective: str,
                        temperature: float, temperature_mode: str, kd_weight: KDWeight, cache: bool,
                        batch_size: int, loss_mix: str, scale_t2: bool,
+                       max_batch_cost: int = DEFAULT_MAX_BATCH_COST,
                        beam_width: Optional[int] = None) -> "StructuralKD":
     """Create the distillation component.
 
@@ -83,6 +91,9 @@ def make_structural_kd(nlp: Language, name: str, student: str, teacher_component
         "add": gold + lambda * KD with the KD term on unlabeled examples only, whose gold is the
         teacher's Top-1 (SenTScore's Eq. 2, lambda = lambda_KL; kd_weight 0 = pseudo-labels only).
     scale_t2 (bool): multiply the KD term by T^2 (default, Hinton et al.); False leaves it out.
+    max_batch_cost (int): bound of a teacher batch's padded size, B * padded_size(longest)
+        (`teacher.runner.padded_size`: tokens x tags^2 for taggers, tokens^2 x relations for
+        biaffine parsers); a sentence over it alone trains without KD (W340).
     beam_width (Optional[int]): the beam a spaCy ner/beam_ner/parser/beam_parser teacher scores
         with (> 1: beam marginals; 1: the greedy path); null = the teacher's own. Other teachers
         ignore it.
@@ -90,7 +101,7 @@ def make_structural_kd(nlp: Language, name: str, student: str, teacher_component
     return StructuralKD(nlp, name, student=student, teacher_component=teacher_component, objective=objective,
                         temperature=temperature, temperature_mode=temperature_mode, kd_weight=kd_weight,
                         cache=cache, batch_size=batch_size, loss_mix=loss_mix, scale_t2=scale_t2,
-                        beam_width=beam_width)
+                        max_batch_cost=max_batch_cost, beam_width=beam_width)
 
 
 class StructuralKD(Pipe):
@@ -98,7 +109,8 @@ class StructuralKD(Pipe):
 
     def __init__(self, nlp: Language, name: str, *, student: str, teacher_component: str, objective: str,
                  temperature: float, temperature_mode: str, kd_weight: KDWeight, cache: bool, batch_size: int,
-                 loss_mix: str = "interpolate", scale_t2: bool = True, beam_width: Optional[int] = None):
+                 loss_mix: str = "interpolate", scale_t2: bool = True,
+                 max_batch_cost: int = DEFAULT_MAX_BATCH_COST, beam_width: Optional[int] = None):
         if not _is_number(temperature) or not MIN_TEMPERATURE <= temperature < math.inf:
             raise ValueError(Errors.E332.format(value=temperature, minimum=MIN_TEMPERATURE))
         if loss_mix not in LOSS_MIXES:
@@ -114,6 +126,7 @@ class StructuralKD(Pipe):
         self.batch_size = batch_size
         self.loss_mix = loss_mix
         self.scale_t2 = bool(scale_t2)
+        self.max_batch_cost = check_max_batch_cost(max_batch_cost)
         self.beam_width = beam_width
         self._weights = _as_schedule(kd_weight)
         self.teacher: Optional[Language] = None
@@ -124,6 +137,8 @@ class StructuralKD(Pipe):
         self.targets_store: Optional[Store] = None
         self._lost = [0.0, 0]
         self.lost_mass: Optional[float] = None  # parser teachers: mean mass per word outside the vocabulary
+        self.too_long: Set[tuple] = set()  # sentences over max_batch_cost alone: no teacher, no KD
+        self._unwarned: List[tuple] = []  # of those, the ones no W340 has counted yet
 
     def __call__(self, doc: Doc) -> Doc:
         return doc
@@ -150,7 +165,8 @@ class StructuralKD(Pipe):
         if self.student_name not in nlp.component_names:
             raise ValueError(Errors.E170.format(name=self.name, student=self.student_name, pipes=nlp.pipe_names))
         check_kd_placement(nlp, self.student_name)  # before the student, neither frozen
-        self.runner = TeacherRunner(teacher, self.teacher_component, beam_width=self.beam_width)
+        self.runner = TeacherRunner(teacher, self.teacher_component, max_batch_cost=self.max_batch_cost,
+                                   beam_width=self.beam_width)
         self.teacher = self.runner.nlp
         student = self._get_student(nlp)
         teacher_pipe = self.runner.pipe
@@ -169,8 +185,12 @@ class StructuralKD(Pipe):
             gold_labels = {ent.label_ for eg in get_examples() for ent in eg.reference.ents}
         maker.check_labels(extra_student=gold_labels)
         self._lost = [0.0, 0]  # parser teachers: teacher mass outside the student's vocabulary, words
+        self.too_long, self._unwarned = set(), []
         self.close()
-        if self.use_cache:
+        # the sentences whose targets training reads: none of the labelled ones without a KD term
+        words = list(dict.fromkeys(_words(eg.predicted) for eg in get_examples() if self._wants_targets(eg)))
+        # objective "none" on labelled data reads no targets: no cache folder, no fingerprint
+        if self.use_cache and (words or self.objective != "none"):
             directory = Path(cache_dir) if cache_dir else default_cache_dir()
             fingerprint = self.runner.fingerprint
             # as `skd annotate` writes them
@@ -180,8 +200,8 @@ class StructuralKD(Pipe):
         else:
             self.potentials_store, self.targets_store = MemoryStore(), MemoryStore()
         self.target_maker = maker
-        words = list(dict.fromkeys(_words(eg.predicted) for eg in get_examples()))
         self._prepare_corpus(words)
+        self._warn_too_long()
         if self._lost[1]:
             lost = self._lost[0] / self._lost[1]
             self.lost_mass = lost
@@ -210,32 +230,56 @@ class StructuralKD(Pipe):
         weight = next(self._weights)
         student = self._get_student(self.nlp)
         self.target_maker.check_labels()
+        losses.setdefault(self.name, 0.0)
         unlabeled = torch.tensor([bool(eg.reference.user_data.get("skd_unlabeled")) for eg in examples])
+        wanted = [i for i, eg in enumerate(examples) if self._wants_targets(eg)]
         # the teacher's Top-1 is read by Top-1 KD and as the pseudo-gold of unlabeled sentences
-        items = self.targets_for([_words(eg.predicted) for eg in examples],
+        found = self.targets_for([_words(examples[i].predicted) for i in wanted],
                                  top1=self.objective == "top1" or bool(unlabeled.any()))
+        self._warn_too_long()
+        items: List[Optional[KDTargets]] = [None] * len(examples)
+        for i, item in zip(wanted, found):
+            items[i] = item
+        template = next((item for item in items if item is not None), None)
+        if template is None:  # no sentence of the batch has targets: gold only
+            student.set_kd_batch(None)
+            return losses
+        taught = torch.tensor([item is not None for item in items])
+        # a sentence without targets gets a blank item, its KD term masked by `taught`
+        items = [item if item is not None else template.blank(len(examples[i].predicted))
+                 for i, item in enumerate(items)]
         student.set_kd_batch(KDBatch(
             examples=[id(eg) for eg in examples], targets=KDTargets.stack(items), objective=self.objective,
             weight=float(weight),
             temperature=self.temperature, unlabeled=unlabeled, mix=self.loss_mix, scale_t2=self.scale_t2,
+            taught=taught,
         ))
-        losses.setdefault(self.name, 0.0)
         return losses
 
+    def _wants_targets(self, eg: Example) -> bool:
+        """Whether training reads this example's targets: always with a KD term; with objective
+        "none" only for an unlabeled example (its gold is the teacher's Top-1)."""
+        return self.objective != "none" or bool(eg.reference.user_data.get("skd_unlabeled"))
+
     # -- teacher and cache ----------------------------------------------------------------------
-    def targets_for(self, batch: Sequence[tuple], *, top1: bool = True) -> List[KDTargets]:
+    def targets_for(self, batch: Sequence[tuple], *, top1: bool = True) -> List[Optional[KDTargets]]:
         """Targets (B = 1 items) for each sentence: cached ones are read; the rest are made from
-        cached potentials, running the teacher only for sentences it has never seen. `top1`
-        False skips the Top-1 trees of parser targets, which are made per batch, never stored."""
+        cached potentials, running the teacher only for sentences it has never seen; None for a
+        sentence too long for `max_batch_cost` alone. `top1` False skips the Top-1 trees of
+        parser targets, which are made per batch, never stored."""
         maker = self.target_maker
         # parser targets are never stored (see TargetMaker): skip a lookup that can only miss
         found = self.targets_store.get_many(batch) if maker.stores_targets else [None] * len(batch)
-        missing = list(dict.fromkeys(w for w, hit in zip(batch, found) if hit is None))
+        missing = list(dict.fromkeys(w for w, hit in zip(batch, found) if hit is None and w not in self.too_long))
         made: Dict[tuple, Dict[str, numpy.ndarray]] = {}
         for chunk, arrays in self._make_targets(missing, top1=top1):
             made.update(zip(chunk, arrays))
-        return [KDTargets.from_arrays(hit if hit is not None else made[w], temperature=self.temperature,
-                                      mode=maker.mode) for w, hit in zip(batch, found)]
+        items = []
+        for w, hit in zip(batch, found):
+            arrays = hit if hit is not None else made.get(w)
+            items.append(None if arrays is None else
+                         KDTargets.from_arrays(arrays, temperature=self.temperature, mode=maker.mode))
+        return items
 
     def _prepare_corpus(self, words: Sequence[tuple]) -> None:
         """The pass at initialize, with a progress bar: run the teacher over every sentence it
@@ -254,13 +298,18 @@ class StructuralKD(Pipe):
 
     def _make_targets(self, missing: Sequence[tuple], *, top1: bool,
                       initial: bool = False) -> Iterator[Tuple[List[tuple], List[Dict[str, numpy.ndarray]]]]:
-        """(sentences, their target arrays) per chunk of `batch_size` distinct sentences, read
-        from the cached potentials chunk by chunk (the teacher runs for the unseen ones), and
-        stored when targets are kept (taggers). `initial` also counts the lost teacher mass."""
+        """(sentences, their target arrays) per chunk of at most `batch_size` distinct sentences
+        within `max_batch_cost`, read from the cached potentials chunk by chunk (the teacher runs
+        for the unseen ones), and stored when targets are kept (taggers). Sentences too long for
+        the bound alone join `too_long`. `initial` also counts the lost teacher mass."""
         maker = self.target_maker
         device = student_device(maker.student) if missing else None
-        for start in range(0, len(missing), self.batch_size):
-            chunk = list(missing[start : start + self.batch_size])
+        chunks, too_long = self.runner.plan(missing, max_count=self.batch_size)
+        for i in too_long:
+            self.too_long.add(missing[i])
+            self._unwarned.append(missing[i])
+        for indices in chunks:
+            chunk = [missing[i] for i in indices]
             potentials = list(self.potentials_store.get_many(chunk))
             todo = [i for i, found in enumerate(potentials) if found is None]
             if todo:
@@ -274,6 +323,12 @@ class StructuralKD(Pipe):
             if maker.stores_targets:
                 self.targets_store.put_many(chunk, arrays)
             yield chunk, arrays
+
+    def _warn_too_long(self) -> None:
+        """W340 counting the sentences found too long since the last warning."""
+        if self._unwarned:
+            warnings.warn(Warnings.W340.format(name=self.name, **self.runner.too_long(self._unwarned)))
+            self._unwarned = []
 
     def _count_lost(self, lost: torch.Tensor, lengths: torch.Tensor) -> None:
         self._lost[0] += float(lost.sum())

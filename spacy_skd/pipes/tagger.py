@@ -136,9 +136,10 @@ class SequenceTagger(TorchHeadPipe):
             term = self._kd_term(live, targets, kd.objective, kd.temperature)
             if not kd.scale_t2 and kd.objective != "top1":
                 term = term / (kd.temperature * kd.temperature)
+            weight = kd.kd_weights().to(term.device, term.dtype)  # [B]; 0 without teacher targets
             if kd.mix == "add":
-                return gold + kd.weight * term * kd.unlabeled.to(term.device, term.dtype)
-            return (1.0 - kd.weight) * gold + kd.weight * term
+                return gold + weight * term * kd.unlabeled.to(term.device, term.dtype)
+            return (1.0 - weight) * gold + weight * term
 
         loss, grads = self._tagger_loss_and_grads(scores, per_doc, len(examples))
         return float(loss), grads

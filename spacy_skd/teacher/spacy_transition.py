@@ -96,6 +96,11 @@ class SpacyTransitionTeacher:
     def labels(self) -> Tuple[str, ...]:
         return self._labels
 
+    @property
+    def tags(self) -> Tuple[str, ...]:
+        """NER: the BILUO tags its per-token outputs range over (O first); parsers have none."""
+        return tuple(self._column_names) if self.task == "ner" else ()
+
     # -- outputs per doc (what the potentials cache keeps) ---------------------------------------
     def teacher_outputs(self, docs: List[Doc]) -> List[Arrays]:
         """Per doc, NER: {"parses": [K, n] BILUO column ids, "log_probs": [K], "steps": [n, C]};

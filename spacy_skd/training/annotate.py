@@ -18,6 +18,10 @@ instead (`training.student_targets`): made through the same `TargetMaker` as the
 `structural_kd` component, so they cannot drift from what training would make, and they are
 far smaller than a span or parser teacher's potentials. Such a shard serves that student only;
 its manifest records the student config's hash and KD settings.
+
+Teacher batches are bounded by padded size (`max_batch_cost`, `teacher.runner`): a sentence too
+long for the bound on its own is not stored (W341) and the manifest counts it (`too_long`), so
+that `merge-cache` does not take it for a lost entry.
 """
 import time
 import warnings
@@ -29,7 +33,7 @@ from tqdm import tqdm
 
 from ..errors import Errors, Warnings
 from ..teacher.protocol import Words
-from ..teacher.runner import TeacherRunner
+from ..teacher.runner import DEFAULT_MAX_BATCH_COST, TeacherRunner
 from .manifest import check_shard, manifest_cache, shard_dir, shard_manifest, write_manifest
 from .student_targets import StudentTargets
 from .texts import InputSplit
@@ -76,7 +80,8 @@ def annotate(teacher: Union[str, Path, Language, TeacherRunner], texts_path: Uni
              output: Union[str, Path], *, shard: Union[str, Tuple[int, int]] = (0, 1), component: str = "ner",
              batch_size: int = 64, gpu_id: int = -1, lang: Optional[str] = None, store: str = "potentials",
              student_config: Optional[Union[str, Path]] = None, overrides: Optional[Dict[str, object]] = None,
-             progress: bool = True, split: Optional[InputSplit] = None) -> Dict[str, object]:
+             progress: bool = True, split: Optional[InputSplit] = None,
+             max_batch_cost: int = DEFAULT_MAX_BATCH_COST) -> Dict[str, object]:
     """Write shard `i/N` of the teacher's outputs on `texts_path` into `output/shard-i-of-N/`.
 
     teacher (str | Path | Language | TeacherRunner): the teacher pipeline (or a loaded runner).
@@ -94,15 +99,19 @@ def annotate(teacher: Union[str, Path, Language, TeacherRunner], texts_path: Uni
     progress (bool): show a progress bar over the shard's texts (store "potentials").
     split (Optional[InputSplit]): the input already read for several shards of this call
         (`texts_path`, N and `lang` must match); default: read it for this shard alone.
-    RETURNS (Dict[str, object]): texts, computed, reused, seconds, sentences_per_second
-        (computed / seconds), skipped (the shard was already complete), shard_dir, cache_path.
+    max_batch_cost (int): bound of a teacher batch's padded size (ignored when `teacher` is a
+        TeacherRunner, which has its own); sentences over it alone are not stored (W341).
+    RETURNS (Dict[str, object]): texts, computed, reused, too_long (not stored), seconds,
+        sentences_per_second (computed / seconds), skipped (the shard was already complete),
+        shard_dir, cache_path.
     """
     i, n = parse_shard(shard)
     check_int("batch_size", batch_size, 1)
     check_store(store, student_config, overrides)
     if not Path(texts_path).exists():
         raise ValueError(Errors.E227.format(path=texts_path))
-    runner = teacher if isinstance(teacher, TeacherRunner) else TeacherRunner(teacher, component, gpu_id)
+    runner = teacher if isinstance(teacher, TeacherRunner) else \
+        TeacherRunner(teacher, component, gpu_id, max_batch_cost=max_batch_cost)
     student = None
     if store == "targets":
         student = StudentTargets(student_config, runner, overrides)
@@ -115,13 +124,14 @@ def annotate(teacher: Union[str, Path, Language, TeacherRunner], texts_path: Uni
     directory = shard_dir(output, (i, n))
     manifest = shard_manifest(runner, texts_path, (i, n), store=store, lang=lang, student=student,
                               input_sha256=split.sha256)
-    summary = {"computed": 0, "reused": 0, "skipped": False, "shard_dir": str(directory)}
+    summary = {"computed": 0, "reused": 0, "too_long": 0, "skipped": False, "shard_dir": str(directory)}
     found = check_shard(directory, manifest)
     if found is not None and found.get("complete"):  # checked before reading: skipping is cheap
         with manifest_cache(directory, manifest) as cache:
             cache_path = str(cache.path)
-        summary.update(texts=found["texts"], reused=found["texts"], skipped=True, cache_path=cache_path,
-                       seconds=time.perf_counter() - start, sentences_per_second=0.0)
+        too_long = found.get("too_long", 0)
+        summary.update(texts=found["texts"], reused=found["texts"] - too_long, too_long=too_long, skipped=True,
+                       cache_path=cache_path, seconds=time.perf_counter() - start, sentences_per_second=0.0)
         return summary
     texts, n_distinct = split.shard(i)
     manifest["input"]["distinct_texts"] = n_distinct
@@ -132,9 +142,16 @@ def annotate(teacher: Union[str, Path, Language, TeacherRunner], texts_path: Uni
         with student.open_cache(directory) as cache:
             summary["cache_path"] = str(cache.path)
         summary["computed"], summary["reused"] = student.make(directory, texts, batch_size)
+        too_long, bounded = sorted(student.kd.too_long), student.kd.runner  # the student config's bound
     else:
-        _store_potentials(runner, directory, texts, batch_size, summary, progress=progress, desc=f"shard {i}/{n}")
-    write_manifest(directory, {**manifest, "complete": True})
+        too_long = _store_potentials(runner, directory, texts, batch_size, summary, progress=progress,
+                                     desc=f"shard {i}/{n}")
+        bounded = runner
+    if too_long:
+        warnings.warn(Warnings.W341.format(path=directory, **bounded.too_long(too_long)))
+        summary["computed"] -= len(too_long)
+    summary["too_long"] = len(too_long)
+    write_manifest(directory, {**manifest, "too_long": len(too_long), "complete": True})
     if not texts and not n_distinct:
         warnings.warn(Warnings.W154.format(path=texts_path, i=i, n=n, shard=directory))
     seconds = time.perf_counter() - start
@@ -143,8 +160,10 @@ def annotate(teacher: Union[str, Path, Language, TeacherRunner], texts_path: Uni
 
 
 def _store_potentials(runner: TeacherRunner, directory: Path, texts: Sequence[Words], batch_size: int,
-                      summary: Dict[str, object], *, progress: bool, desc: str) -> None:
-    """The teacher's outputs for the texts the shard lacks, one transaction per batch."""
+                      summary: Dict[str, object], *, progress: bool, desc: str) -> List[Words]:
+    """The teacher's outputs for the texts the shard lacks, one transaction per batch.
+    RETURNS (List[Words]): the texts too long for the runner's `max_batch_cost`, not stored."""
+    too_long: List[Words] = []
     with runner.open_cache(directory) as cache, \
             tqdm(total=len(texts), desc=f"[annotate] {desc}", unit="sent",
                  disable=None if progress else True) as bar:
@@ -153,10 +172,15 @@ def _store_potentials(runner: TeacherRunner, directory: Path, texts: Sequence[Wo
             chunk = texts[offset : offset + batch_size]
             todo = [words for words, hit in zip(chunk, cache.get_many(chunk)) if hit is None]
             if todo:
-                cache.put_many(todo, runner(todo))  # one transaction: all of the batch or none
+                outputs = runner(todo)
+                done = [(words, arrays) for words, arrays in zip(todo, outputs) if arrays is not None]
+                too_long.extend(words for words, arrays in zip(todo, outputs) if arrays is None)
+                if done:  # one transaction: all of the batch or none
+                    cache.put_many([words for words, _ in done], [arrays for _, arrays in done])
             summary["computed"] += len(todo)
             summary["reused"] += len(chunk) - len(todo)
             bar.update(len(chunk))
+    return too_long
 
 
 def check_int(name: str, value: object, low: int) -> None:

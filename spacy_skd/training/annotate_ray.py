@@ -15,14 +15,15 @@ pipeline it loaded has the driver's fingerprint. Entries travel between processe
 """
 import logging
 import time
+import warnings
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy
 
-from ..errors import Errors
+from ..errors import Errors, Warnings
 from ..teacher.protocol import Words
-from ..teacher.runner import TeacherRunner
+from ..teacher.runner import DEFAULT_MAX_BATCH_COST, TeacherRunner
 from .annotate import check_int, check_store
 from .cache import pack_arrays, unpack_arrays
 from .manifest import check_shard, shard_dir, shard_manifest, write_manifest
@@ -31,21 +32,23 @@ from .texts import hash_input, read_texts, split_texts
 
 class TeacherActor:
     """One teacher per Ray actor: `__call__` maps a batch of rows {shard, row, words} to
-    {shard, row, payload} where payload holds the packed arrays of `TeacherRunner`."""
+    {shard, row, payload} where payload holds the packed arrays of `TeacherRunner` (empty for a
+    sentence too long for `max_batch_cost`)."""
 
-    def __init__(self, teacher: str, component: str, fingerprint: str, use_gpu: bool, threads: int) -> None:
+    def __init__(self, teacher: str, component: str, fingerprint: str, use_gpu: bool, threads: int,
+                 max_batch_cost: int = DEFAULT_MAX_BATCH_COST) -> None:
         import torch
 
         torch.set_num_threads(threads)
         # Ray gives a GPU actor exactly one visible device: it is device 0 inside the actor
-        self.runner = TeacherRunner(teacher, component, gpu_id=0 if use_gpu else -1)
+        self.runner = TeacherRunner(teacher, component, gpu_id=0 if use_gpu else -1, max_batch_cost=max_batch_cost)
         if self.runner.fingerprint != fingerprint:
             raise ValueError(Errors.E239.format(path=teacher, found=self.runner.fingerprint[:16],
                                                 expected=fingerprint[:16]))
 
     def __call__(self, batch: Dict[str, numpy.ndarray]) -> Dict[str, numpy.ndarray]:
         words = [tuple(str(w) for w in row) for row in batch["words"]]
-        payloads = [pack_arrays(arrays) for arrays in self.runner(words)]
+        payloads = [b"" if arrays is None else pack_arrays(arrays) for arrays in self.runner(words)]
         return {"shard": batch["shard"], "row": batch["row"], "payload": numpy.array(payloads, dtype=object)}
 
 
@@ -54,7 +57,7 @@ def annotate_ray(teacher: Union[str, Path], texts_path: Union[str, Path], output
                  gpu_id: int = -1, lang: Optional[str] = None, store: str = "potentials",
                  student_config: Optional[Union[str, Path]] = None, overrides: Optional[Dict[str, object]] = None,
                  workers: Optional[int] = None, address: Optional[str] = None,
-                 progress: bool = True) -> List[Dict[str, object]]:
+                 progress: bool = True, max_batch_cost: int = DEFAULT_MAX_BATCH_COST) -> List[Dict[str, object]]:
     """Annotate `shards` (all of one N) of `texts_path` with a Ray Data actor pool.
 
     teacher (str | Path): the teacher pipeline folder (readable by every Ray worker).
@@ -62,6 +65,8 @@ def annotate_ray(teacher: Union[str, Path], texts_path: Union[str, Path], output
     workers (Optional[int]): actors in the pool; default the CPUs (or GPUs) Ray has.
     address (Optional[str]): a Ray cluster address; None starts or joins a local Ray.
     store (str): "potentials" only for now: "targets" (with `student_config`) raises E248.
+    max_batch_cost (int): bound of a teacher batch's padded size; sentences over it are not
+        stored, and counted in the manifest (`too_long`) as `annotate` does.
     RETURNS (List[Dict]): one summary per shard, with the keys `annotate` returns.
     """
     import ray
@@ -80,7 +85,8 @@ def annotate_ray(teacher: Union[str, Path], texts_path: Union[str, Path], output
         raise ValueError(Errors.E223.format(value=", ".join(f"{i}/{n}" for i, n in shards)))
     (n_shards,) = counts
     start = time.perf_counter()
-    runner = TeacherRunner(teacher, component, gpu_id=-1)  # the driver's copy: identity and manifests
+    # the driver's copy: identity, manifests and the bound
+    runner = TeacherRunner(teacher, component, gpu_id=-1, max_batch_cost=max_batch_cost)
     lang = lang or runner.lang
     todo: Dict[int, Dict[str, object]] = {}
     summaries: Dict[int, Dict[str, object]] = {}
@@ -91,10 +97,12 @@ def annotate_ray(teacher: Union[str, Path], texts_path: Union[str, Path], output
         found = check_shard(directory, manifest)
         with runner.open_cache(directory) as cache:
             cache_path = str(cache.path)
-        summaries[i] = {"computed": 0, "reused": 0, "skipped": False, "shard_dir": str(directory),
+        summaries[i] = {"computed": 0, "reused": 0, "too_long": 0, "skipped": False, "shard_dir": str(directory),
                         "cache_path": cache_path}
         if found is not None and found.get("complete"):
-            summaries[i].update(texts=found["texts"], reused=found["texts"], skipped=True)
+            too_long = found.get("too_long", 0)
+            summaries[i].update(texts=found["texts"], reused=found["texts"] - too_long, too_long=too_long,
+                                skipped=True)
         else:
             todo[i] = manifest
     if todo:
@@ -129,17 +137,24 @@ def _run_pipeline(runner: TeacherRunner, teacher, texts_path, output, todo: Dict
                 words_of[len(rows)] = words
                 rows.append({"shard": i, "row": len(rows), "words": list(words)})
             summaries[i]["reused"] = len(texts) - len(missing)
+        too_long: Dict[int, List[Words]] = {}
         if rows:
-            _stream(rows, words_of, caches, summaries, teacher=str(teacher), runner=runner, batch_size=batch_size,
+            _stream(rows, words_of, caches, summaries, too_long, teacher=str(teacher), runner=runner,
+                    batch_size=batch_size,
                     gpu_id=gpu_id, workers=workers, address=address, progress=progress, ray=ray)
         for i, manifest in todo.items():
-            write_manifest(shard_dir(output, (i, n_shards)), {**manifest, "complete": True})
+            directory = shard_dir(output, (i, n_shards))
+            if too_long.get(i):
+                warnings.warn(Warnings.W341.format(path=directory, **runner.too_long(too_long[i])))
+            summaries[i]["too_long"] = len(too_long.get(i, []))
+            write_manifest(directory, {**manifest, "too_long": summaries[i]["too_long"], "complete": True})
     finally:
         for cache in caches.values():
             cache.close()
 
 
-def _stream(rows, words_of, caches, summaries, *, teacher: str, runner: TeacherRunner, batch_size: int,
+def _stream(rows, words_of, caches, summaries, too_long: Dict[int, List[Words]], *, teacher: str,
+            runner: TeacherRunner, batch_size: int,
             gpu_id: int, workers: Optional[int], address: Optional[str], progress: bool, ray) -> None:
     started_here = not ray.is_initialized()
     if started_here:
@@ -158,7 +173,8 @@ def _stream(rows, words_of, caches, summaries, *, teacher: str, runner: TeacherR
         ds = ray.data.from_items(rows).map_batches(
             TeacherActor,
             fn_constructor_kwargs={"teacher": teacher, "component": runner.component,
-                                   "fingerprint": runner.fingerprint, "use_gpu": use_gpu, "threads": 1},
+                                   "fingerprint": runner.fingerprint, "use_gpu": use_gpu, "threads": 1,
+                                   "max_batch_cost": runner.max_batch_cost},
             batch_size=batch_size, batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=size),
             num_cpus=0 if use_gpu else 1, num_gpus=1 if use_gpu else 0,
@@ -166,6 +182,9 @@ def _stream(rows, words_of, caches, summaries, *, teacher: str, runner: TeacherR
         for batch in ds.iter_batches(batch_size=batch_size, batch_format="numpy"):
             by_shard: Dict[int, Tuple[list, list]] = {}
             for shard, row, payload in zip(batch["shard"], batch["row"], batch["payload"]):
+                if not len(payload):  # too long for max_batch_cost: never run
+                    too_long.setdefault(int(shard), []).append(words_of[int(row)])
+                    continue
                 words, arrays = by_shard.setdefault(int(shard), ([], []))
                 words.append(words_of[int(row)])
                 arrays.append(unpack_arrays(bytes(payload)))

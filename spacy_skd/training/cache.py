@@ -20,6 +20,8 @@ W200 and rebuilt. A corrupt entry is dropped with warning W201 (once per cache) 
 miss, so the caller recomputes it; an unreadable database is deleted and recreated with W202.
 A disk that is full or read-only is an error naming the folder and the ways out (E334); a
 complete cache on a read-only disk is still read, through a read-only SQLite connection (W332).
+`read_only=True` never changes the folder (`merge-cache` checks shards with it): an unreadable
+database raises E340 instead of being rebuilt, and corrupt entries are counted, not deleted.
 """
 import hashlib
 import json
@@ -86,6 +88,9 @@ class TeacherCache:
     version (str): cache format version; a folder written by another version is rebuilt.
     array_names (Optional[Sequence[str]]): if given, every entry holds exactly these arrays:
         `put` raises on others and a stored entry with others is dropped as corrupt.
+    read_only (bool): read through a read-only connection and change nothing: an unreadable
+        database or another namespace's record raises E340, corrupt entries are misses counted
+        in `stats.dropped` (kept, and without W201), writes raise E334.
 
     >>> import tempfile
     >>> cache = TeacherCache(tempfile.mkdtemp(), fingerprint="ab12", space="unary",
@@ -108,6 +113,7 @@ class TeacherCache:
         mode: str,
         version: str = CACHE_FORMAT_VERSION,
         array_names: Optional[Sequence[str]] = None,
+        read_only: bool = False,
     ) -> None:
         for name, value in (("fingerprint", fingerprint), ("space", space), ("mode", mode),
                             ("version", version)):
@@ -132,9 +138,13 @@ class TeacherCache:
                 _check_name(name)
         self.array_names = None if array_names is None else tuple(sorted(array_names))
         self.stats = CacheStats()
+        self.read_only = read_only
         self._warned_corrupt = False
         self._store: Optional[diskcache.Cache] = None
-        self._open()
+        if read_only:
+            self._open_unchanged()
+        else:
+            self._open()
 
     # --- lookups ------------------------------------------------------------------------------
 
@@ -180,9 +190,14 @@ class TeacherCache:
 
     def keys(self) -> Iterator[str]:
         """The stored sentence keys (`sentence_key` of the words; the words are not stored)."""
-        for key in self._require_open().iterkeys():
-            if key != _META_KEY:
-                yield key
+        try:
+            for key in self._require_open().iterkeys():
+                if key != _META_KEY:
+                    yield key
+        except sqlite3.DatabaseError as err:
+            if not self.read_only:
+                raise
+            raise self._unreadable(err) from err
 
     def items(self) -> Iterator[Tuple[str, Arrays]]:
         """(sentence key, arrays) for every stored entry that verifies; corrupt ones are
@@ -293,6 +308,22 @@ class TeacherCache:
         except OSError as err:  # e.g. the folder cannot be created
             self._open_read_only(err)
 
+    def _open_unchanged(self) -> None:
+        """`read_only`: this namespace's store through a read-only connection, or E340."""
+        store = _ReadOnlyStore.open(self.path)
+        found = None if store is None else _read_meta(store)
+        if found != self.meta:
+            if store is not None:
+                store.close()
+            reason = "no readable database" if store is None else \
+                f"its record is {json.dumps(found, sort_keys=True) if found else 'missing'}"
+            raise ValueError(Errors.E340.format(path=self.path, err=reason))
+        self._store = store
+
+    def _unreadable(self, err: Exception) -> ValueError:
+        """E340: a read-only cache whose database fails while it is read."""
+        return ValueError(Errors.E340.format(path=self.path, err=f"{type(err).__name__}: {err}"))
+
     def _open_read_only(self, err: Exception) -> None:
         """The store cannot be opened for writing (read-only disk or folder, full disk): read a
         complete cache anyway through a read-only connection, or raise E334."""
@@ -315,7 +346,9 @@ class TeacherCache:
         self._store.set(_META_KEY, json.dumps(self.meta, sort_keys=True), retry=True)
 
     def _recover(self, err: Exception) -> None:
-        """Replace an unreadable database by an empty store (warning W202)."""
+        """Replace an unreadable database by an empty store (warning W202); E340 if read-only."""
+        if self.read_only:
+            raise self._unreadable(err) from err
         warnings.warn(Warnings.W202.format(path=self.path, err=f"{type(err).__name__}: {err}"))
         if self._store is not None:
             self._store.close()
@@ -386,7 +419,12 @@ class TeacherCache:
         """The stored bytes of `key` and their arrays if they verify (checksum, header, names),
         else None; a corrupt entry is dropped (W201). Keys come from `keys()`, so the warning
         names the key, not the words."""
-        value = self._fetch(self._require_open(), key)
+        try:
+            value = self._fetch(self._require_open(), key)
+        except sqlite3.DatabaseError as err:
+            if not self.read_only:
+                raise
+            raise self._unreadable(err) from err
         if value is None:
             return None
         try:
@@ -398,7 +436,7 @@ class TeacherCache:
             return None
 
     def _drop(self, words: Sequence[str], key: str, reason: str) -> None:
-        if not self._warned_corrupt:
+        if not self._warned_corrupt and not self.read_only:  # read_only: its caller reports stats.dropped
             warnings.warn(Warnings.W201.format(path=self.path, words=_preview(words),
                                                reason=reason))
             self._warned_corrupt = True

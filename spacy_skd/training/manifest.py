@@ -70,11 +70,12 @@ def shard_manifest(runner: "TeacherRunner", texts_path: Union[str, Path], shard:
     return manifest
 
 
-def manifest_cache(directory: Union[str, Path], manifest: Dict[str, object]) -> TeacherCache:
-    """The namespace a shard's manifest says it holds, opened in `directory`."""
+def manifest_cache(directory: Union[str, Path], manifest: Dict[str, object], read_only: bool = False) -> TeacherCache:
+    """The namespace a shard's manifest says it holds, opened in `directory` (`read_only`: changing
+    nothing there, E340 if it cannot be read)."""
     storage = manifest["storage"]
     return TeacherCache(directory, fingerprint=manifest["teacher"]["fingerprint"], space=manifest["space"],
-                        temperature=storage["temperature"], mode=storage["mode"])
+                        temperature=storage["temperature"], mode=storage["mode"], read_only=read_only)
 
 
 def check_shard(directory: Path, manifest: Dict[str, object]) -> Optional[Dict[str, object]]:

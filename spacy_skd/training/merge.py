@@ -3,14 +3,20 @@
 The shards may come from several inputs (e.g. the unlabeled text of several languages), each
 annotated as its own `--shard i/N` run. The folder's `merged.json` records, per namespace, every
 input merged into it so far.
+
+A shard is read without being changed (a read-only `TeacherCache`). One whose database cannot be
+read, whose entries fail their checksum, or that holds fewer entries than its manifest counts
+has lost sentences: merging goes on with the others, then marks each such shard incomplete and
+raises E341 naming it, so that rerunning `annotate` on it recomputes exactly what was lost.
 """
 import json
 import time
 import warnings
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from ..errors import Errors, Warnings
+from .cache import TeacherCache
 from .manifest import (
     IDENTITY, INPUT, MERGED, NAMESPACE, find_shards, lookup, manifest_cache, read_manifest, write_manifest,
 )
@@ -28,6 +34,7 @@ def merge_shards(shard_dirs: Sequence[Union[str, Path]], output: Union[str, Path
     shard_dirs (Sequence[str | Path]): shard folders (or folders holding them).
     output (str | Path): the merged cache folder, for `cache_dir` / $SKD_CACHE_DIR.
     allow_partial (bool): merge even if some shard indices are missing (W155), else E234.
+    Raises E341 after copying the sound shards if any shard lost data (see the module docstring).
     RETURNS (Dict[str, object]): shards, entries (copied), texts (per the manifests), missing
         ({input name: missing shard indices}, inputs with none missing left out), inputs (one
         summary per input, named by file name, plus hash where two inputs share a file name),
@@ -76,18 +83,51 @@ def merge_shards(shard_dirs: Sequence[Union[str, Path]], output: Union[str, Path
             warnings.warn(Warnings.W155.format(missing=missing, n=n, name=name, output=output))
         summaries.append({"name": name, "sha256": info["sha256"], "count": n, "shards": sorted(group["by_index"]),
                           "missing": missing, "texts": group["texts"]})
-    copied = 0
+    copied, damaged = 0, []
     with manifest_cache(output, first) as target:  # the namespace the (agreeing) manifests name
-        for directory in dirs:
-            with manifest_cache(directory, first) as source:
-                copied += target.copy_from(source)
+        for directory, manifest in zip(dirs, manifests):
+            n_copied, problem = _copy_shard(target, directory, manifest)
+            copied += n_copied
+            if problem is not None:
+                damaged.append(_mark_incomplete(directory, manifest, problem))
         cache_path, stored = str(target.path), len(target)
+    if damaged:
+        raise ValueError(Errors.E341.format(n=len(damaged), shards="; ".join(damaged), output=output))
     texts = sum(summary["texts"] for summary in summaries)
     record = {key: value for key, value in first.items() if key not in ("shard", "texts", "complete", "input")}
     write_manifest(output, _merged_record(Path(output), record, summaries, stored), name=MERGED)
     return {"shards": len(dirs), "entries": copied, "texts": texts, "inputs": summaries,
             "missing": {summary["name"]: summary["missing"] for summary in summaries if summary["missing"]},
             "seconds": time.perf_counter() - start, "cache_path": cache_path}
+
+
+def _copy_shard(target: TeacherCache, directory: Path, manifest: Dict[str, object]) -> Tuple[int, Optional[str]]:
+    """Copy a shard's verified entries into `target`, reading the shard without changing it.
+    RETURNS (Tuple[int, Optional[str]]): entries copied, and what the shard lost (None: nothing)."""
+    expected = manifest["texts"] - manifest.get("too_long", 0)  # too long for the bound: never stored
+    try:
+        with manifest_cache(directory, manifest, read_only=True) as source:
+            copied = target.copy_from(source)
+            dropped = source.stats.dropped
+    except ValueError as err:
+        if not str(err).startswith("[skd-E340]"):  # e.g. the output's disk is full: not the shard's fault
+            raise
+        return 0, f"its cache cannot be read ({err})"
+    if dropped:
+        return copied, f"{dropped} corrupt entries (checksum or format); {copied} of {expected} sentences readable"
+    if copied < expected:
+        return copied, f"it holds {copied} of the {expected} sentences its manifest counts"
+    return copied, None
+
+
+def _mark_incomplete(directory: Path, manifest: Dict[str, object], problem: str) -> str:
+    """Mark a shard that lost data incomplete, so that `annotate` resumes it; its E341 line."""
+    i, n = manifest["shard"]["index"], manifest["shard"]["count"]
+    try:
+        write_manifest(directory, {**manifest, "complete": False})
+    except OSError as err:
+        problem += f"; its manifest could not be marked incomplete ({type(err).__name__}: {err})"
+    return f"'{directory}' (shard {i}/{n}): {problem}"
 
 
 def _merged_record(output: Path, namespace: Dict[str, object], summaries: List[Dict[str, object]],

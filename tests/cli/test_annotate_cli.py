@@ -99,3 +99,23 @@ def test_cli_annotate_store_targets_with_overrides(teacher, texts, tmp_path):
     assert manifest["storage"]["store"] == "targets" and manifest["storage"]["temperature"] == 1.0
     assert manifest["student"]["overrides"] == {"components.tok2vec.model.encode.width": 8,
                                                 "components.kd.temperature": 1}
+
+
+def test_cli_merge_truncated_shard_exits_1_naming_it_issue20(teacher, texts, tmp_path):
+    """A complete shard whose cache.db is truncated: exit 1, E341 naming the shard, its manifest
+    incomplete; the rerun annotate recomputes it and the merge succeeds."""
+    out = tmp_path / "out"
+    assert invoke("annotate", teacher, texts, out, "--shard", "all/2").exit_code == 0
+    shard = out / "shard-00001-of-00002"
+    with TeacherRunner(teacher, "ner").open_cache(shard) as cache:
+        db = cache.path / "cache.db"
+    db.write_bytes(db.read_bytes()[:2048])
+    result = invoke("merge-cache", out, tmp_path / "merged")
+    assert result.exit_code == 1 and "[skd-E341]" in result.output and "Merged" not in result.output
+    assert "shard-00001-of-00002" in result.output.replace("\n", "")
+    assert not read_manifest(shard)["complete"]
+    with pytest.warns(UserWarning, match=r"\[skd-W202\]"):
+        result = invoke("annotate", teacher, texts, out, "--shard", "1/2")
+    assert result.exit_code == 0 and "Shard 1/2: 1 texts, 1 computed, 0 reused" in result.output
+    result = invoke("merge-cache", out, tmp_path / "merged")
+    assert result.exit_code == 0 and "Merged 2 shards: 3 sentences" in result.output

@@ -1,4 +1,6 @@
 """The structural_kd component: teacher loading, label checks, cache, and each case end to end."""
+import warnings
+
 import numpy
 import pytest
 import spacy
@@ -8,6 +10,7 @@ from thinc.api import Config, registry
 
 from spacy_skd.kd.objectives import token_kl_loss
 from spacy_skd.kd.targets import maxent_targets
+from spacy_skd.pipes.tagger import SequenceTagger
 from spacy_skd.teacher.runner import TeacherRunner
 from tests.conftest import examples_from, train_tagger
 
@@ -369,3 +372,58 @@ def test_kd_weight_from_a_schedule_is_checked_when_drawn(teachers, tmp_path):
     nlp.update(examples, sgd=optimizer)
     with pytest.raises(ValueError, match=r"\[skd-E333\].*1\.25 at update 2"):
         nlp.update(examples, sgd=optimizer)
+
+
+def test_kd_sentence_too_long_for_the_teacher_pass_trains_on_gold_alone_issue20(teachers, tmp_path):
+    """A labelled sentence over max_batch_cost on its own: W340 at initialize, the teacher never
+    runs on it, and its loss in a batch is its gold NLL alone (KD weight 1 for the others)."""
+    long_text = " ".join(["Paris"] * 40)
+    data = TEXTS[:2] + [(long_text, [(0, 1, "LOC")])]
+    bound = TeacherRunner(teachers["crf"], "ner").cost(30)
+    nlp = student_nlp("skd_crf_tagger", teachers["crf"], cache_dir=tmp_path, kd_weight=1.0, max_batch_cost=bound)
+    kd = nlp.get_pipe("kd")
+    examples = examples_for(nlp, data)
+    with pytest.warns(UserWarning, match=r"\[skd-W340\] Component 'kd': 1 sentence\(s\).*the longest: 40 tokens"):
+        optimizer = nlp.initialize(lambda: examples)
+    assert kd.too_long == {tuple(long_text.split())}
+    ner = nlp.get_pipe("ner")
+    scores = ner.model.predict([eg.predicted for eg in examples])
+
+    def loss_of(batch, rows):
+        kd.update(batch)
+        part = type(scores)(scores.emissions[rows], scores.lengths[rows], *scores.potentials[1:])
+        return ner.get_loss(batch, part)[0] * len(batch)
+
+    both = loss_of(examples[1:], [1, 2])
+    kd.update(examples[2:])
+    assert ner._kd is None  # no sentence of the batch has targets: gold only
+    gold_only = ner.get_loss(examples[2:], type(scores)(scores.emissions[2:], scores.lengths[2:],
+                                                        *scores.potentials[1:]))[0]
+    assert both == pytest.approx(loss_of(examples[1:2], [1]) + gold_only, rel=1e-5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # counted once, at initialize
+        for _ in range(2):
+            losses = nlp.update(examples, sgd=optimizer)
+    assert numpy.isfinite(losses["ner"])
+
+
+def test_kd_objective_none_never_runs_the_teacher_but_checks_it_issue20(teachers, tmp_path, monkeypatch):
+    """objective = "none" on labelled data: the teacher is loaded and its labels checked, but it
+    never runs over the corpus and no cache is written; training runs on gold."""
+    def no_teacher(*args, **kwargs):
+        raise AssertionError("the teacher ran")
+
+    monkeypatch.setattr(TeacherRunner, "__call__", no_teacher)
+    monkeypatch.setattr(SequenceTagger, "teacher_outputs", no_teacher)
+    nlp = student_nlp("skd_crf_tagger", teachers["crf"], objective="none", cache_dir=tmp_path / "cache",
+                      kd_weight=0.0)
+    examples = examples_for(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    assert nlp.get_pipe("ner").labels == ("LOC", "ORG", "PER")  # taken from the teacher
+    for _ in range(3):
+        losses = nlp.update(examples, sgd=optimizer)
+    assert numpy.isfinite(losses["ner"]) and losses["ner"] > 0
+    assert not (tmp_path / "cache").exists()
+    other = student_nlp("skd_crf_tagger", teachers["crf"], objective="none", cache_dir=tmp_path / "cache")
+    with pytest.raises(ValueError, match=r"\[skd-E175\]"):  # still checked against the teacher
+        other.initialize(lambda: examples_for(other, TEXTS + [("Windows is software", [(0, 1, "PRODUCT")])]))

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import warnings
 
+import diskcache
 import numpy as np
 import pytest
 import spacy
@@ -377,3 +378,65 @@ def test_manifest_is_written_atomically(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         write_manifest(tmp_path, {"format": 1})
+
+
+def test_merge_corrupt_shard_fails_names_it_and_annotate_recomputes_it_issue20(teachers, texts, two_shards, tmp_path):
+    """A complete shard whose cache.db is truncated: merge raises E341 naming it, marks it
+    incomplete, leaves its folder as it was and copies the sound shard; rerunning annotate
+    recomputes that shard alone, and the merge then holds every sentence."""
+    runner = TeacherRunner(teachers["crf"], "ner")
+    with runner.open_cache(two_shards[1]) as cache:
+        db = cache.path / "cache.db"
+    db.write_bytes(db.read_bytes()[:2048])  # truncated: the header page survives, the table does not
+    damaged = db.read_bytes()
+    with pytest.raises(ValueError, match=rf"\[skd-E341\] merge-cache: 1 shard.*'{re.escape(str(two_shards[1]))}'"
+                                         r" \(shard 1/2\): its cache cannot be read"):
+        merge_shards(two_shards, tmp_path / "merged")
+    assert not read_manifest(two_shards[1])["complete"] and read_manifest(two_shards[0])["complete"]
+    assert db.read_bytes() == damaged  # read, never rebuilt or deleted
+    assert len(entries(tmp_path / "merged", runner)) == 3  # the sound shard's entries
+    assert not (tmp_path / "merged" / "merged.json").exists()
+    with pytest.warns(UserWarning, match=r"\[skd-W202\]"):
+        summary = annotate(runner, texts, tmp_path / "out", shard=(1, 2), progress=False)
+    assert (summary["skipped"], summary["computed"], summary["reused"]) == (False, 3, 0)
+    assert annotate(runner, texts, tmp_path / "out", shard=(0, 2), progress=False)["skipped"]
+    assert merge_shards(two_shards, tmp_path / "merged")["entries"] == len(DISTINCT)
+
+
+def test_merge_shard_with_lost_or_corrupt_entries_is_marked_incomplete_issue20(teachers, texts, two_shards, tmp_path):
+    """Entries deleted from a complete shard, or one whose checksum fails: E341 says what was lost,
+    and annotate recomputes exactly those sentences."""
+    runner = TeacherRunner(teachers["crf"], "ner")
+    with runner.open_cache(two_shards[0]) as cache:
+        keys = sorted(cache.keys())
+    with diskcache.Cache(str(runner.open_cache(two_shards[0]).path)) as store:
+        del store[keys[0]]
+        store.set(keys[1], b"\0" * 40)  # fails its checksum
+    with pytest.raises(ValueError, match=r"\[skd-E341\].*\(shard 0/2\): 1 corrupt entries.*1 of 3 sentences readable"):
+        merge_shards(two_shards, tmp_path / "merged")
+    assert not read_manifest(two_shards[0])["complete"]
+    with pytest.warns(UserWarning, match=r"\[skd-W201\]"):
+        summary = annotate(runner, texts, tmp_path / "out", shard=(0, 2), progress=False)
+    assert (summary["computed"], summary["reused"]) == (2, 1)
+    assert merge_shards(two_shards, tmp_path / "merged")["entries"] == len(DISTINCT)
+    with runner.open_cache(two_shards[1]) as cache:
+        key = next(iter(cache.keys()))
+    with diskcache.Cache(str(runner.open_cache(two_shards[1]).path)) as store:
+        del store[key]
+    with pytest.raises(ValueError, match=r"\[skd-E341\].*\(shard 1/2\): it holds 2 of the 3 sentences"):
+        merge_shards(two_shards, tmp_path / "merged")
+
+
+def test_annotate_line_too_long_for_the_bound_is_counted_not_stored_issue20(teachers, tmp_path):
+    """A 10,000-token line with a bound it cannot fit alone: W341, not stored, counted in the
+    manifest (`too_long`), so merge-cache does not take it for a lost entry."""
+    path = tmp_path / "texts.txt"
+    path.write_text("Anna visited Berlin .\n" + " ".join(["word"] * 10_000) + "\nHello\n", encoding="utf8")
+    runner = TeacherRunner(teachers["crf"], "ner", max_batch_cost=TeacherRunner(teachers["crf"], "ner").cost(1000))
+    with pytest.warns(UserWarning, match=r"\[skd-W341\].*1 sentence\(s\).*the longest: 10000 tokens"):
+        summary = annotate(runner, path, tmp_path / "out", progress=False)
+    assert (summary["texts"], summary["computed"], summary["too_long"]) == (3, 2, 1)
+    assert read_manifest(summary["shard_dir"])["too_long"] == 1 and len(entries(summary["shard_dir"], runner)) == 2
+    assert merge_shards([summary["shard_dir"]], tmp_path / "merged")["entries"] == 2
+    again = annotate(runner, path, tmp_path / "out", progress=False)
+    assert again["skipped"] and (again["reused"], again["too_long"]) == (2, 1)

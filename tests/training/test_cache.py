@@ -447,3 +447,31 @@ def test_cache_read_only_without_a_matching_cache_is_a_coded_error(tmp_path, mon
         directory = tmp_path / ("cache" if settings is not SETTINGS else "empty")
         with pytest.raises(ValueError, match=r"\[skd-E334\].*readonly database"):
             TeacherCache(directory, **settings)
+
+
+def test_cache_read_only_changes_nothing_issue20(tmp_path):
+    """read_only=True (how merge-cache reads shards): a garbage database is E340 and stays on
+    disk; a corrupt entry is a miss counted in stats.dropped, kept, without W201."""
+    with TeacherCache(tmp_path, **SETTINGS) as cache:
+        cache.put(WORDS, outputs(len(WORDS)))
+        cache.put(["Hello"], outputs(1))
+    store, key = raw_store(cache)
+    with store:
+        store.set(key, b"\0" * 40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with TeacherCache(tmp_path, **SETTINGS, read_only=True) as reader:
+            assert reader.get(WORDS) is None and reader.get(["Hello"]) is not None
+            assert len(list(reader.items())) == 1 and reader.stats.dropped == 2 and len(reader) == 2
+            with pytest.raises(ValueError, match=r"\[skd-E334\].*read-only"):
+                reader.put(["new"], outputs(1))
+    with pytest.raises(ValueError, match=r"\[skd-E340\].*no readable database"):
+        TeacherCache(tmp_path / "new", **SETTINGS, read_only=True)
+    assert not (tmp_path / "new").exists()
+    for name in ("cache.db-wal", "cache.db-shm"):
+        (cache.path / name).unlink(missing_ok=True)
+    garbage = b"this is not an SQLite database\n" * 100
+    (cache.path / "cache.db").write_bytes(garbage)
+    with pytest.raises(ValueError, match=r"\[skd-E340\].*no readable database"):
+        TeacherCache(tmp_path, **SETTINGS, read_only=True)
+    assert (cache.path / "cache.db").read_bytes() == garbage
