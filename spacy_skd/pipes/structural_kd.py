@@ -317,9 +317,9 @@ class StructuralKD(Pipe):
                 self.potentials_store.put_many([chunk[i] for i in todo], outputs)
                 for i, output in zip(todo, outputs):
                     potentials[i] = output
-            targets = maker.make(potentials, device=device, top1=top1,
-                                 report_lost=self._count_lost if initial else None)
-            arrays = [item.to_arrays() for item in targets.split()]
+            targets = maker.make_each(potentials, [len(words) for words in chunk], device=device, top1=top1,
+                                      report_lost=self._count_lost if initial else None)
+            arrays = [item.to_arrays() for item in targets]
             if maker.stores_targets:
                 self.targets_store.put_many(chunk, arrays)
             yield chunk, arrays

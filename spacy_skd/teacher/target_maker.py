@@ -5,7 +5,7 @@ pair, the objective, temperature and mode, the student's target space) and check
 construction that the pair can be distilled at all, so a bad pairing fails before any teacher
 runs. `structural_kd` and `skd annotate --store targets` both make targets through it.
 """
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Callable, Iterable, List, Optional, Sequence
 
 import torch
 
@@ -14,8 +14,13 @@ from ..kd.adapters import TeacherPotentials, make_targets, resolve_case, resolve
 from ..kd.targets import KDTargets
 from .caches import targets_space
 from .protocol import Arrays, KDStudent, KDTeacher
+from .runner import output_width, padded_size, plan_batches
 
 PARSER_KINDS = ("biaffine", "mfvi", "parser_beam")
+# Padded values per group when targets are made sentence by sentence (`make_each`): 4 MiB of
+# float32. A parser teacher's [B, N, N+1, R] relation scores padded to the longest sentence of a
+# random batch are mostly padding; groups of similar length keep that waste, and the step, small.
+TARGET_GROUP_COST = 2**20
 
 
 class TargetMaker:
@@ -85,6 +90,23 @@ class TargetMaker:
                             mode=self.mode, space=self.student.kd_space(self.teacher),
                             scheme=self.student.cfg.get("scheme"), report_lost=report_lost,
                             top1=top1 or self.stores_targets)
+
+    def make_each(self, potentials: Sequence[Arrays], lengths: Sequence[int], *, device: torch.device,
+                  top1: bool = True, report_lost: Optional[Callable[[torch.Tensor, torch.Tensor], None]] = None
+                  ) -> List[KDTargets]:
+        """`make` for each sentence (B = 1 items, in the order given; `lengths`: their tokens),
+        computed in groups of similar length whose padded size stays within TARGET_GROUP_COST.
+        The same values as one `make` over the whole batch: a sentence's targets depend on its
+        own potentials alone."""
+        width = output_width(self.teacher)
+        groups, alone = plan_batches(lengths, lambda n: padded_size(self.teacher.kd_kind, n, width),
+                                     TARGET_GROUP_COST)
+        items: List[Optional[KDTargets]] = [None] * len(potentials)
+        for group in groups + [[i] for i in alone]:  # a sentence over the bound: a group of its own
+            made = self.make([potentials[i] for i in group], device=device, top1=top1, report_lost=report_lost)
+            for i, item in zip(group, made.split()):
+                items[i] = item
+        return items
 
     def _check_pair(self) -> None:
         """Settings of the pair that no target could fix (E321, E182, E173, E174)."""

@@ -14,9 +14,11 @@ from spacy.training import Example
 from spacy.util import fix_random_seed
 
 from spacy_skd.kd.parser_targets import parser_targets
+from spacy_skd.kd.targets import KDTargets
 from spacy_skd.pipes._segments import padded_batches
 from spacy_skd.pipes.dependency_parser import DependencyParser
 from spacy_skd.structs.dependency import HeadSelection
+from spacy_skd.teacher import target_maker
 from spacy_skd.training.cache import TeacherCache, fingerprint_pipeline
 from spacy_skd.training.conllu import create_conllu_reader
 from tests.conftest import FIXTURES
@@ -449,6 +451,28 @@ def test_kd_parser_cache_holds_raw_outputs_and_skips_teacher(trained, tmp_path, 
     fresh = student_nlp(teacher_path, tmp_path / "other-cache", temperature=3.0)
     with pytest.raises(AssertionError, match="the teacher ran"):
         fresh.initialize(lambda: examples_for(fresh))
+
+
+@pytest.mark.filterwarnings("ignore:.*skd-W152")
+@pytest.mark.parametrize("group_cost", [1, 700])
+def test_kd_parser_targets_in_length_groups_equal_one_padded_batch(group_cost, trained, tmp_path, monkeypatch):
+    """TargetMaker.make_each pads sentences of similar length together (the step-time fix for
+    parser students); the targets must be those of one batch padded to the longest sentence."""
+    teacher_path = trained["skd_biaffine_parser"][1]
+    nlp = student_nlp(teacher_path, tmp_path / "cache", temperature=2.0, objective="top1")
+    examples = examples_for(nlp)
+    nlp.initialize(lambda: examples)
+    kd, student = nlp.get_pipe("kd"), nlp.get_pipe("parser")
+    words = [tuple(t.text for t in eg.predicted) for eg in examples]
+    assert len(set(map(len, words))) > 2  # lengths differ: groups really split the batch
+    expected, _ = expected_targets(teacher_path, student, words, 2.0, "local")
+    monkeypatch.setattr(target_maker, "TARGET_GROUP_COST", group_cost)  # 1: every sentence alone
+    potentials = list(kd.potentials_store.get_many(words))
+    items = kd.target_maker.make_each(potentials, [len(w) for w in words], device=torch.device("cpu"))
+    assert [item.unary.shape[1] for item in items] == [len(w) for w in words]  # in the order given
+    handed = KDTargets.stack(items)
+    assert torch.allclose(handed.unary, expected.unary, atol=1e-6)
+    assert torch.equal(handed.top1, expected.top1)
 
 
 def test_kd_parser_student_relation_missing_from_teacher_errors(trained, tmp_path):
