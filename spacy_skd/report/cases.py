@@ -55,7 +55,9 @@ CASES = (
     Case("case4", "Case 4, span NER → MaxEnt: CoNLL-2003 en NER", "ents_f", ("none", "top1", "structural"),
          (("case4", "CNN span-NER (biaffine) teacher"),)),
     *(Case(f"spacy-teacher-{student}{full}", f"spaCy beam_ner → {title}{part}: CoNLL-2003 en NER", "ents_f",
-           objectives, ((f"spacy-teacher-{student}{full}", "spaCy beam_ner on MiniLM (configs/teacher_beam_ner_minilm.cfg)"),))
+           objectives, ((f"spacy-teacher-{student}{full}", "spaCy beam_ner on MiniLM (configs/teacher_beam_ner_minilm.cfg)"),
+                        (f"spacy-teacher-{student}{full}_cnn", "spaCy beam_ner on a CNN (configs/teacher_beam_ner_cnn.cfg), "
+                                                               "1,500 student steps")))
       for student, title, objectives in (("maxent", "MaxEnt", ("none", "top1", "token", "structural")),
                                           ("crf", "CRF", ("none", "top1", "posterior", "structural")))
       for full, part in (("", ""), ("-full", ", full labeled train"))),
