@@ -15,10 +15,13 @@ by side on the same machine state.
 
 Writes one JSON row per student (`student`, `case`, `objective`, `params`, `words_per_s`,
 `teacher_words_per_s`, `speedup`, `f1_mean`, `f1_std`, `seeds`, `teacher_f1`, `retained` =
-f1_mean / teacher_f1), prints them as a Markdown table and draws speed against F1 with the
-teacher's point. The goal line of the issue it serves: retained >= 0.97 at speedup >= 10.
+f1_mean / teacher_f1, `timed` = the date of the timing run), prints them as a Markdown table and
+draws speed against F1 with the teacher's point. The goal line of the issue it serves: retained
+>= 0.97 at speedup >= 10. `--keep` keeps the rows of an existing OUTPUT that this run does not
+measure (their students trained elsewhere): each keeps the speed ratio of its own timing run.
 """
 import argparse
+import datetime
 import io
 import json
 import re
@@ -120,21 +123,32 @@ def build_rows(args: argparse.Namespace) -> List[Dict[str, object]]:
         rows.append({**spec, "params": count_params(model), "words_per_s": round(wps),
                      "teacher_words_per_s": round(teacher_wps), "speedup": round(wps / teacher_wps, 2),
                      "f1_mean": round(mean, 2), "f1_std": round(statistics.stdev(values), 2) if len(values) > 1 else None,
-                     "seeds": len(values), "teacher_f1": round(teacher_f1, 2), "retained": round(mean / teacher_f1, 4)})
+                     "seeds": len(values), "teacher_f1": round(teacher_f1, 2), "retained": round(mean / teacher_f1, 4),
+                     "timed": datetime.date.today().isoformat()})
     return rows
 
 
+def kept_rows(path: Path, measured: List[Dict[str, object]]) -> List[Dict[str, object]]:
+    """The rows of an earlier table at `path` that `measured` does not replace (same case and
+    objective), each with the ratios of its own timing run."""
+    if not path.is_file():
+        return []
+    done = {(row["case"], row["objective"]) for row in measured}
+    return [row for row in json.loads(path.read_text(encoding="utf8")) if (row["case"], row["objective"]) not in done]
+
+
 def markdown(rows: List[Dict[str, object]]) -> str:
-    lines = ["| student | objective | params | words/s | x teacher | test F1 | seeds | retained |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| student | objective | params | words/s | x teacher | test F1 | seeds | retained | timed |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         std = f" ± {row['f1_std']:.2f}" if row["f1_std"] is not None else ""
         goal = " **(goal)**" if row["retained"] >= GOAL_RETAINED and row["speedup"] >= GOAL_SPEEDUP else ""
         lines.append(f"| {row['student']} | `{row['objective']}` | {row['params'] / 1e6:.2f} M | "
                      f"{row['words_per_s']:,} | {row['speedup']:.1f} | {row['f1_mean']:.2f}{std} | {row['seeds']} | "
-                     f"{100 * row['retained']:.1f}%{goal} |")
+                     f"{100 * row['retained']:.1f}%{goal} | {row.get('timed', '')} |")
     if rows:
-        lines.append(f"| teacher | | | {rows[0]['teacher_words_per_s']:,} | 1.0 | {rows[0]['teacher_f1']:.2f} | | 100% |")
+        lines.append(f"| teacher | | | {rows[0]['teacher_words_per_s']:,} | 1.0 | {rows[0]['teacher_f1']:.2f} | | 100% | "
+                     f"{rows[0].get('timed', '')} |")
     return "\n".join(lines)
 
 
@@ -183,6 +197,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--output", type=Path, default=Path("docs/results/pareto.json"))
     parser.add_argument("--plot", type=Path, default=None, help="PNG of speed against F1")
+    parser.add_argument("--keep", action="store_true", help="keep OUTPUT's rows that this run does not measure")
     args = parser.parse_args(argv)
     for path in (args.teacher, args.test):
         if not path.exists():
@@ -190,6 +205,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     rows = build_rows(args)
     if not rows:
         raise SystemExit("no row had metrics and a model: run the students first")
+    if args.keep:
+        rows = rows + kept_rows(args.output, rows)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf8")
     print(markdown(rows))

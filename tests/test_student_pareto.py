@@ -49,6 +49,13 @@ def test_rows_read_every_seed_and_mark_the_goal(pareto, tmp_path, monkeypatch):
     assert "97.8% **(goal)**" in table and "89.4%" in table and "**(goal)**" not in table.splitlines()[3]
     with pytest.raises(SystemExit, match="NAME=CASE:OBJECTIVE"):
         pareto.parse_row("no-colon=case")
+    # --keep: an earlier table's rows stay unless this run measured the same case and objective
+    earlier = tmp_path / "pareto.json"
+    earlier.write_text(json.dumps([{**rows[1], "f1_mean": 1.0, "timed": "2026-01-01"},
+                                   {**rows[1], "case": "old", "timed": "2026-01-01"}]))
+    kept = pareto.kept_rows(earlier, rows)
+    assert [(r["case"], r["timed"]) for r in kept] == [("old", "2026-01-01")]
+    assert pareto.kept_rows(tmp_path / "absent.json", rows) == []
 
 
 def test_params_count_thinc_and_torch_weights(pareto, tmp_path):
