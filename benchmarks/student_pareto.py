@@ -134,7 +134,8 @@ def kept_rows(path: Path, measured: List[Dict[str, object]]) -> List[Dict[str, o
     if not path.is_file():
         return []
     done = {(row["case"], row["objective"]) for row in measured}
-    return [row for row in json.loads(path.read_text(encoding="utf8")) if (row["case"], row["objective"]) not in done]
+    kept = [row for row in json.loads(path.read_text(encoding="utf8")) if (row["case"], row["objective"]) not in done]
+    return [{**row, "timed": row.get("timed") or "an earlier run"} for row in kept]
 
 
 def markdown(rows: List[Dict[str, object]]) -> str:

@@ -55,6 +55,9 @@ def test_rows_read_every_seed_and_mark_the_goal(pareto, tmp_path, monkeypatch):
                                    {**rows[1], "case": "old", "timed": "2026-01-01"}]))
     kept = pareto.kept_rows(earlier, rows)
     assert [(r["case"], r["timed"]) for r in kept] == [("old", "2026-01-01")]
+    undated = {key: value for key, value in rows[1].items() if key != "timed"}
+    earlier.write_text(json.dumps([{**undated, "case": "older"}]))  # a table written before rows had a date
+    assert pareto.kept_rows(earlier, rows)[0]["timed"] == "an earlier run"
     assert pareto.kept_rows(tmp_path / "absent.json", rows) == []
 
 
