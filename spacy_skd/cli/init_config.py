@@ -18,6 +18,7 @@ from wasabi import msg
 
 from ..errors import Errors
 from ..teacher.load import check_teacher, load_pipeline
+from ..teacher.spacy_transition import SPACY_FACTORIES
 from . import skd_cli
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -30,7 +31,9 @@ TEACHER_KINDS = {
     "skd_biaffine_parser": "biaffine",
     "skd_mfvi_parser": "mfvi",
     "skd_sentscore": "sentscore",
-    # spaCy's own transition components (issue 21), at their own beam width
+    # spaCy's own transition components (issue 21); `read_teacher` takes their kind from the
+    # wrapper, which reads the component's own beam width (a `ner` saved with beam_width 4 gives
+    # beam marginals, a `beam_ner` saved with beam_width 1 only greedy steps)
     "ner": "ner_greedy",
     "beam_ner": "ner_beam",
     "parser": "parser_beam",
@@ -89,8 +92,9 @@ def read_teacher(path: Union[str, Language], component: Optional[str] = None) ->
     pipe = check_teacher(nlp, component, path)  # E225, E226: the checks training makes
     if component not in found:  # it can teach, but no student template is written for it
         raise ValueError(Errors.E367.format(component=component, path=path, pipes=found or "none"))
+    kind = pipe.kd_kind if factories[component] in SPACY_FACTORIES else TEACHER_KINDS[factories[component]]
     return TeacherInfo(path=path, lang=nlp.lang, component=component, factory=factories[component],
-                       kind=TEACHER_KINDS[factories[component]], labels=list(pipe.labels),
+                       kind=kind, labels=list(pipe.labels),
                        scheme=getattr(pipe, "cfg", {}).get("scheme"), corpora=dict(nlp.config.get("corpora", {})))
 
 

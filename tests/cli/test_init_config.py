@@ -210,12 +210,16 @@ def test_init_config_errors(teachers, tmp_path):
         read_teacher(two, component="parser")
 
 
-@pytest.mark.parametrize("factory,kind,student,objective", [("ner", "ner_greedy", "maxent", "token"),
-                                                            ("beam_ner", "ner_beam", "crf", "structural")])
-def test_init_config_for_a_spacy_ner_teacher(factory, kind, student, objective, tmp_path):
+@pytest.mark.parametrize("factory,beam_width,kind,student,objective", [
+    ("ner", None, "ner_greedy", "maxent", "token"),
+    ("beam_ner", None, "ner_beam", "crf", "structural"),
+    # the saved beam width decides, not the factory's name: a beam of one gives greedy steps
+    ("beam_ner", 1, "ner_greedy", "maxent", "token"),
+])
+def test_init_config_for_a_spacy_ner_teacher(factory, beam_width, kind, student, objective, tmp_path):
     """Issue 21: spaCy's own ner/beam_ner teach; the default student fits the signal they give."""
     nlp = spacy.blank("en")
-    nlp.add_pipe(factory, name="ner")
+    nlp.add_pipe(factory, name="ner", config={} if beam_width is None else {"beam_width": beam_width})
     nlp.initialize(lambda: examples_from(nlp, [("Paris is big", [(0, 1, "LOC")])]))
     nlp.to_disk(tmp_path / "teacher")
     info = read_teacher(str(tmp_path / "teacher"))
