@@ -572,8 +572,11 @@ class Errors(metaclass=_Coded):
             "or use another cache_dir.")
     E325 = ("The spaCy teacher '{name}' has no moves: it was never initialized or trained. Pass a "
             "trained pipeline's folder as the teacher.")
-    E326 = ("--beam-width runs with --engine local only (the Ray actors load the teacher with its "
-            "own beam). Leave --beam-width out, or use --engine local.")
+    E326 = ("--beam-width and --beam-density run with --engine local only (the Ray actors load the "
+            "teacher with its own beam). Leave them out, or use --engine local.")
+    E327 = ("beam_density of a spaCy transition teacher must be a number in [0, 1) or null (the "
+            "teacher's own, {own}), got {value!r}. The beam drops an analysis whose probability is "
+            "below beam_density x the best one's at that step: 0 keeps all beam_width of them.")
     # issue 20: merge, batching by size, objective none (E340-E349)
     E340 = ("Teacher cache '{path}' cannot be read ({err}). It was opened read-only, so nothing in it "
             "was changed or deleted.")

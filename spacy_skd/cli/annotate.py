@@ -17,10 +17,11 @@ from . import skd_cli
 
 
 def _run_local(*, shards, teacher, component, gpu_id, max_batch_cost, workers=None, address=None,
-               beam_width=None, **kwargs) -> List[Dict[str, object]]:
+               beam_width=None, beam_density=None, **kwargs) -> List[Dict[str, object]]:
     """The shards one after the other in this process, with one loaded teacher and one read of the
     input (run several processes for parallelism)."""
-    runner = TeacherRunner(teacher, component, gpu_id, max_batch_cost=max_batch_cost, beam_width=beam_width)
+    runner = TeacherRunner(teacher, component, gpu_id, max_batch_cost=max_batch_cost, beam_width=beam_width,
+                           beam_density=beam_density)
     split = None
     if len(shards) > 1:
         split = InputSplit(kwargs["texts_path"], shards[0][1], kwargs.get("lang") or runner.lang)
@@ -28,9 +29,9 @@ def _run_local(*, shards, teacher, component, gpu_id, max_batch_cost, workers=No
 
 
 def _run_ray(*, shards, teacher, texts_path, output, workers=None, address=None, beam_width=None,
-             **kwargs) -> List[Dict[str, object]]:
+             beam_density=None, **kwargs) -> List[Dict[str, object]]:
     """All shards through one Ray Data actor pool (extra `ray`)."""
-    if beam_width is not None:
+    if beam_width is not None or beam_density is not None:
         raise ValueError(Errors.E326)
     try:
         import ray  # noqa: F401
@@ -74,6 +75,8 @@ def annotate_cli(
                                                   "overrides such as --components.kd.temperature 1 may follow"),
     beam_width: int = typer.Option(0, "--beam-width", help="A spaCy ner/beam_ner/parser/beam_parser teacher's "
                                    "beam (as the KD component's beam_width); 0 = the teacher's own"),
+    beam_density: float = typer.Option(-1.0, "--beam-density", help="That beam's pruning threshold (as the KD "
+                                       "component's beam_density; 0 keeps every analysis); -1 = the teacher's own"),
     engine: str = typer.Option("local", "--engine", help="local (this process) or ray (a Ray Data actor pool)"),
     workers: int = typer.Option(0, "--workers", help="ray: actors in the pool (default: the CPUs or GPUs Ray has)"),
     address: str = typer.Option("", "--ray-address", help="ray: cluster address (default: $RAY_ADDRESS or a local Ray)"),
@@ -89,7 +92,8 @@ def annotate_cli(
                                component=component, batch_size=batch_size, gpu_id=gpu_id, lang=lang or None,
                                store=store, student_config=student_config, overrides=overrides or None,
                                workers=workers or None, address=address or None, max_batch_cost=max_batch_cost,
-                               beam_width=beam_width or None)
+                               beam_width=beam_width or None,
+                               beam_density=None if beam_density == -1.0 else beam_density)
     except ValueError as err:
         msg.fail(str(err), exits=1)
     n = shards[0][1]

@@ -70,13 +70,14 @@ MIN_TEMPERATURE = 0.05
         "scale_t2": True,
         "max_batch_cost": DEFAULT_MAX_BATCH_COST,
         "beam_width": None,
+        "beam_density": None,
     },
 )
 def make_structural_kd(nlp: Language, name: str, student: str, teacher_component: str, objective: str,
                        temperature: float, temperature_mode: str, kd_weight: KDWeight, cache: bool,
                        batch_size: int, loss_mix: str, scale_t2: bool,
                        max_batch_cost: int = DEFAULT_MAX_BATCH_COST,
-                       beam_width: Optional[int] = None) -> "StructuralKD":
+                       beam_width: Optional[int] = None, beam_density: Optional[float] = None) -> "StructuralKD":
     """Create the distillation component.
 
     student (str): name of the student component in this pipeline.
@@ -97,11 +98,14 @@ def make_structural_kd(nlp: Language, name: str, student: str, teacher_component
     beam_width (Optional[int]): the beam a spaCy ner/beam_ner/parser/beam_parser teacher scores
         with (> 1: beam marginals; 1: the greedy path); null = the teacher's own. Other teachers
         ignore it.
+    beam_density (Optional[float]): that beam's pruning: an analysis below this share of the
+        best one's probability is dropped at each step; null = the teacher's own (spaCy's
+        beam_ner: 0.01), 0 keeps all `beam_width` analyses, so the marginals spread wider.
     """
     return StructuralKD(nlp, name, student=student, teacher_component=teacher_component, objective=objective,
                         temperature=temperature, temperature_mode=temperature_mode, kd_weight=kd_weight,
                         cache=cache, batch_size=batch_size, loss_mix=loss_mix, scale_t2=scale_t2,
-                        max_batch_cost=max_batch_cost, beam_width=beam_width)
+                        max_batch_cost=max_batch_cost, beam_width=beam_width, beam_density=beam_density)
 
 
 class StructuralKD(Pipe):
@@ -110,7 +114,8 @@ class StructuralKD(Pipe):
     def __init__(self, nlp: Language, name: str, *, student: str, teacher_component: str, objective: str,
                  temperature: float, temperature_mode: str, kd_weight: KDWeight, cache: bool, batch_size: int,
                  loss_mix: str = "interpolate", scale_t2: bool = True,
-                 max_batch_cost: int = DEFAULT_MAX_BATCH_COST, beam_width: Optional[int] = None):
+                 max_batch_cost: int = DEFAULT_MAX_BATCH_COST, beam_width: Optional[int] = None,
+                 beam_density: Optional[float] = None):
         if not _is_number(temperature) or not MIN_TEMPERATURE <= temperature < math.inf:
             raise ValueError(Errors.E332.format(value=temperature, minimum=MIN_TEMPERATURE))
         if loss_mix not in LOSS_MIXES:
@@ -128,6 +133,7 @@ class StructuralKD(Pipe):
         self.scale_t2 = bool(scale_t2)
         self.max_batch_cost = check_max_batch_cost(max_batch_cost)
         self.beam_width = beam_width
+        self.beam_density = beam_density
         self._weights = _as_schedule(kd_weight)
         self.teacher: Optional[Language] = None
         self.runner: Optional[TeacherRunner] = None  # the loaded teacher, set at initialize
@@ -166,7 +172,7 @@ class StructuralKD(Pipe):
             raise ValueError(Errors.E170.format(name=self.name, student=self.student_name, pipes=nlp.pipe_names))
         check_kd_placement(nlp, self.student_name)  # before the student, neither frozen
         self.runner = TeacherRunner(teacher, self.teacher_component, max_batch_cost=self.max_batch_cost,
-                                   beam_width=self.beam_width)
+                                   beam_width=self.beam_width, beam_density=self.beam_density)
         self.teacher = self.runner.nlp
         student = self._get_student(nlp)
         teacher_pipe = self.runner.pipe

@@ -14,8 +14,8 @@ from .spacy_transition import SPACY_FACTORIES, SpacyTransitionTeacher
 IN_MEMORY = "<Language>"  # the `path` of a teacher given as a loaded pipeline
 
 
-def load_teacher(teacher: Union[str, Path, Language], component: str,
-                 beam_width: Optional[int] = None) -> Tuple[Language, KDTeacher, str]:
+def load_teacher(teacher: Union[str, Path, Language], component: str, beam_width: Optional[int] = None,
+                 beam_density: Optional[float] = None) -> Tuple[Language, KDTeacher, str]:
     """The teacher pipeline, its teacher component and where it came from.
 
     teacher (str | Path | Language): a trained teacher pipeline's folder or installed package
@@ -25,12 +25,13 @@ def load_teacher(teacher: Union[str, Path, Language], component: str,
         wrapped in a SpacyTransitionTeacher).
     beam_width (Optional[int]): the beam a spaCy transition teacher scores with; None = its
         own. Only spaCy transition teachers read it.
+    beam_density (Optional[float]): their beam's pruning threshold; None = their own.
     RETURNS (Tuple[Language, KDTeacher, str]): the pipeline, the component, and the path (or
         "<Language>"). Raises E224 (no such folder), E303 (it does not load), E225 (no such
         component), E226 (the component cannot teach).
     """
     nlp, path = load_pipeline(teacher)
-    return nlp, check_teacher(nlp, component, path, beam_width=beam_width), path
+    return nlp, check_teacher(nlp, component, path, beam_width=beam_width, beam_density=beam_density), path
 
 
 def load_pipeline(teacher: Union[str, Path, Language]) -> Tuple[Language, str]:
@@ -48,7 +49,7 @@ def load_pipeline(teacher: Union[str, Path, Language]) -> Tuple[Language, str]:
 
 
 def check_teacher(nlp: Language, component: str, path: str = IN_MEMORY, *,
-                  beam_width: Optional[int] = None) -> KDTeacher:
+                  beam_width: Optional[int] = None, beam_density: Optional[float] = None) -> KDTeacher:
     """`nlp`'s component `component` if it can teach: an skd teacher as it is, a spaCy
     transition component wrapped. Raises E225 (no such component), E226 (it cannot teach)."""
     if component not in nlp.pipe_names:
@@ -56,7 +57,7 @@ def check_teacher(nlp: Language, component: str, path: str = IN_MEMORY, *,
     pipe = nlp.get_pipe(component)
     factory = nlp.get_pipe_meta(component).factory
     if factory in SPACY_FACTORIES:
-        return SpacyTransitionTeacher(pipe, component, factory, beam_width)
+        return SpacyTransitionTeacher(pipe, component, factory, beam_width, beam_density)
     if not getattr(pipe, "kd_kind", None) or not isinstance(pipe, KDTeacher):
         raise ValueError(Errors.E226.format(component=component, path=path, type=type(pipe).__name__,
                                             factory=factory, spacy=", ".join(SPACY_FACTORIES)))

@@ -115,6 +115,7 @@ class TeacherRunner:
     gpu_id (int): GPU to run on (`spacy.require_gpu`); -1 runs on the CPU.
     max_batch_cost (int): bound of a batch's padded size, B * padded_size(longest).
     beam_width (Optional[int]): a spaCy transition teacher's beam; None = its own.
+    beam_density (Optional[float]): that beam's pruning threshold; None = its own.
 
     Attributes: nlp (the pipeline), pipe (the KDTeacher component), path, component, kind (its
     kd_kind), lang, fingerprint (changes with any weight), space (its potentials namespace),
@@ -122,11 +123,12 @@ class TeacherRunner:
     """
 
     def __init__(self, teacher: Union[str, Path, Language], component: str = "ner", gpu_id: int = -1,
-                 max_batch_cost: int = DEFAULT_MAX_BATCH_COST, beam_width: Optional[int] = None) -> None:
+                 max_batch_cost: int = DEFAULT_MAX_BATCH_COST, beam_width: Optional[int] = None,
+                 beam_density: Optional[float] = None) -> None:
         self.max_batch_cost = check_max_batch_cost(max_batch_cost)
         if gpu_id >= 0:
             spacy.require_gpu(gpu_id)
-        self.nlp, self.pipe, self.path = load_teacher(teacher, component, beam_width)
+        self.nlp, self.pipe, self.path = load_teacher(teacher, component, beam_width, beam_density)
         self.pipe: KDTeacher
         self.component = component
         self.kind: str = self.pipe.kd_kind

@@ -45,16 +45,24 @@ class SpacyTransitionTeacher:
     name (str): its name in the teacher pipeline.
     factory (str): the factory that made it (a key of SPACY_FACTORIES).
     beam_width (Optional[int]): beam to score with; None = the component's own.
+    beam_density (Optional[float]): prune analyses below this share of the best one's
+        probability at each step; None = the component's own (spaCy's beam_ner: 0.01), 0 keeps
+        every analysis of the beam, so its marginals spread wider.
 
     Attributes: kd_kind, labels (entity types, or relations including the root's), settings
     (what the outputs depend on beyond the weights: part of the fingerprint).
     """
 
-    def __init__(self, pipe, name: str, factory: str, beam_width: Optional[int] = None) -> None:
+    def __init__(self, pipe, name: str, factory: str, beam_width: Optional[int] = None,
+                 beam_density: Optional[float] = None) -> None:
         own = int(pipe.cfg.get("beam_width", 1))
         if beam_width is not None and (isinstance(beam_width, bool) or not isinstance(beam_width, int)
                                        or beam_width < 1):
             raise ValueError(Errors.E320.format(own=own, value=beam_width))
+        own_density = float(pipe.cfg.get("beam_density", 0.0))
+        if beam_density is not None and (isinstance(beam_density, bool) or not isinstance(beam_density, (int, float))
+                                         or not 0.0 <= beam_density < 1.0):
+            raise ValueError(Errors.E327.format(own=own_density, value=beam_density))
         if not pipe.moves.n_moves:
             raise ValueError(Errors.E325.format(name=name))
         self.pipe = pipe
@@ -62,7 +70,7 @@ class SpacyTransitionTeacher:
         self.factory = factory
         self.task = SPACY_FACTORIES[factory]
         self.beam_width = own if beam_width is None else beam_width
-        self.beam_density = float(pipe.cfg.get("beam_density", 0.0))
+        self.beam_density = own_density if beam_density is None else float(beam_density)
         if self.task == "ner":
             self.kd_kind = "ner_beam" if self.beam_width > 1 else "ner_greedy"
         else:

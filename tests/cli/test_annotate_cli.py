@@ -74,6 +74,8 @@ def test_cli_annotate_single_shard_names_the_cache_dir(teacher, texts, tmp_path)
     (["--components.kd.temperature", "1"], "E249"),  # overrides go with --store targets only
     (["--store", "targets", "--student-config", REPO_ROOT / "missing.cfg"], "E247"),
     (["--engine", "ray", "--store", "targets", "--student-config", STUDENT], "E248"),
+    (["--engine", "ray", "--beam-density", "0"], "E326"),
+    (["--engine", "ray", "--beam-width", "4"], "E326"),
 ])
 def test_cli_annotate_errors_exit_1(teacher, texts, tmp_path, args, code):
     result = invoke("annotate", teacher, texts, tmp_path / "out", *args)

@@ -87,6 +87,23 @@ def test_spacy_component_loads_as_a_kd_teacher(teacher, width, kind, teachers):
         assert runner.fingerprint != TeacherRunner(teachers[teacher], component).fingerprint
 
 
+def test_beam_density_zero_keeps_every_analysis_of_the_beam(teachers):
+    """With strong pruning (density 0.99) the beam keeps fewer complete parses than with
+    density 0, which keeps all beam_width; the parses kept always sum to probability 1, and the
+    density is part of the fingerprint (another density, other cached outputs)."""
+    words = [tuple(text.split()) for text, _ in TEXTS]
+    pruned = TeacherRunner(teachers["beam_ner"], "ner", beam_width=4, beam_density=0.99)
+    full = TeacherRunner(teachers["beam_ner"], "ner", beam_width=4, beam_density=0.0)
+    n_pruned = [len(out["parses"]) for out in pruned(words)]
+    n_full = [len(out["parses"]) for out in full(words)]
+    assert all(k <= 4 for k in n_full) and all(p <= f for p, f in zip(n_pruned, n_full))
+    assert sum(n_full) > sum(n_pruned)
+    for out in full(words):
+        assert numpy.exp(out["log_probs"].astype("float64")).sum() == pytest.approx(1.0, abs=1e-5)
+    assert pruned.fingerprint != full.fingerprint
+    assert full.pipe.settings["beam_density"] == 0.0
+
+
 def test_beam_ner_marginals_are_spacy_scored_entities(teachers):
     """P(token i in an entity of type X) from the cached beam equals the sum of spaCy's own
     scored_ents over the spans of type X covering i; the parses' probabilities sum to 1."""
@@ -187,6 +204,21 @@ def test_spacy_teacher_distils_into_student(teacher, factory, objective, cfg, te
     assert numpy.isfinite(losses["ner"]) and losses["ner"] >= 0
 
 
+def test_the_kd_components_beam_density_reaches_the_students_gradients(teachers, tmp_path):
+    """`beam_density` on the KD component rescores the teacher's beam: a pruned beam (0.99) and a
+    full one (0) give the CRF student other structural targets, hence other gradients."""
+    def grads(density, cache):
+        spacy.util.fix_random_seed(0)
+        nlp = student_nlp("skd_crf_tagger", teachers["beam_ner"], cache, objective="structural", kd_weight=0.5,
+                          temperature=2.0, beam_density=density)
+        examples = ner_examples(nlp)
+        nlp.initialize(lambda: examples)
+        assert nlp.get_pipe("kd").runner.pipe.beam_density == density
+        return _gradients(nlp, examples)
+
+    assert not _same(grads(0.99, tmp_path / "a"), grads(0.0, tmp_path / "b"))
+
+
 def test_two_spacy_teachers_give_the_student_different_gradients(teachers, tmp_path):
     def grads(teacher, cache):
         spacy.util.fix_random_seed(0)
@@ -253,6 +285,12 @@ def test_a_textcat_teacher_is_refused_naming_the_supported_factories():
 def test_bad_beam_width_is_refused(width, teachers):
     with pytest.raises(ValueError, match=r"\[skd-E320\]"):
         load_teacher(teachers["ner"], "ner", beam_width=width)
+
+
+@pytest.mark.parametrize("density", [-0.1, 1.0, "0.1", True])
+def test_bad_beam_density_is_refused(density, teachers):
+    with pytest.raises(ValueError, match=r"\[skd-E327\].*in \[0, 1\)"):
+        load_teacher(teachers["beam_ner"], "ner", beam_density=density)
 
 
 def test_untrained_spacy_component_is_refused():
