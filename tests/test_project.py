@@ -227,7 +227,8 @@ def test_demo_workflow_dry_run():
     assert "--vectors training/vectors/demo" in out
 
 
-NER_STUDENT_CONFIGS = ("configs/student_crf_kd.cfg", "configs/student_maxent_kd.cfg", "configs/student_maxent_span_kd.cfg")
+NER_STUDENT_CONFIGS = ("configs/student_crf_kd.cfg", "configs/student_maxent_kd.cfg",
+                       "configs/student_maxent_span_kd.cfg")
 
 
 def test_ner_students_get_vectors_from_their_workflow(config):
@@ -246,7 +247,9 @@ def test_ner_students_get_vectors_from_their_workflow(config):
         for step in steps:
             for line in commands[step]["script"]:
                 tokens = shlex.split(line)
-                if tokens[1] != "scripts/run_case.py" or tokens[tokens.index("--student-config") + 1] not in NER_STUDENT_CONFIGS:
+                if tokens[1] != "scripts/run_case.py":
+                    continue
+                if tokens[tokens.index("--student-config") + 1] not in NER_STUDENT_CONFIGS:
                     continue
                 assert not any(t.startswith("components.tok2vec.model") for t in tokens), (step, line)
                 vectors = tokens[tokens.index("--vectors") + 1]
