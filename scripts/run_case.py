@@ -8,7 +8,7 @@ the order given, it runs
     python -m spacy train STUDENT_CONFIG -o training/<case>/<objective>-seed<k> \
         --paths.train ... --paths.raw ... --paths.dev ... --paths.teacher ... --paths.cache ... \
         --components.kd.objective <objective> --system.seed <k> --gpu-id G \
-        [--components.kd.temperature T] [--training.max_steps N] [--KEY VALUE ...]
+        [--components.kd.temperature T] [--training.max_steps N] [--paths.vectors V] [--KEY VALUE ...]
     python -m spacy evaluate training/<case>/<objective>-seed<k>/model-best TEST \
         --output metrics/<case>/<objective>-seed<k>.json --gpu-id G
 
@@ -16,7 +16,7 @@ after evaluating the teacher once on the same test set (`metrics/<case>/teacher.
 `python -m spacy skd results-table metrics/<case>` turns the JSON files into the report.
 
 Runs are resumable: a run is skipped when its metrics exist and were produced from the same
-command and the same inputs (config, teacher, data: MD5s recorded beside the results in
+command and the same inputs (config, teacher, data, vectors: MD5s recorded beside the results in
 `<run>.inputs.json` and `training/.../skd_run.json`); a finished training whose evaluation is
 missing is only evaluated. `--force` reruns everything. A failing run does not stop the others;
 the exit status is 1 if any failed, and the report marks it missing.
@@ -92,6 +92,8 @@ class Case:
             cmd += ["--corpora.train.gold", NULL]
         if a.max_steps is not None:
             cmd += ["--training.max_steps", str(a.max_steps)]
+        if a.vectors != NULL:  # the default students read them through [initialize] vectors alone
+            cmd += ["--paths.vectors", a.vectors]
         for setting in a.set:
             key, sep, value = setting.partition("=")
             if not sep or not key:
@@ -122,7 +124,7 @@ class Case:
                 gold_only = objective in a.gold_only
                 data = [(a.gold_only_train or a.train) if gold_only else a.train,
                         None if gold_only else a.raw, a.dev]
-                train_fp = fingerprint(cmd, [a.student_config, a.teacher, *data])
+                train_fp = fingerprint(cmd, [a.student_config, a.teacher, *data, a.vectors])
                 if self.train(run, cmd, train_fp):
                     model = str(self.train_root / run / "model-best")
                     self.evaluate(run, model, train_fp)
@@ -198,6 +200,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--temperature", type=float, default=None, help="KD temperature (default: the config's)")
     p.add_argument("--gpu-id", type=int, default=-1)
     p.add_argument("--cache", default=None, help="teacher-output cache folder (default cache/<case>)")
+    p.add_argument("--vectors", default=NULL, help="static vectors of the students (paths.vectors), or null; "
+                   "a rebuilt table retrains the runs")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="extra spacy train override, e.g. components.ner.constrained=false (repeatable)")
     p.add_argument("--training-dir", default="training")

@@ -271,6 +271,24 @@ class Errors(metaclass=_Coded):
     E142 = ("SenTScore: target token ids {ids} are not in the model's target vocabulary (sentinels, tags, "
             "end of sequence). Targets must be built with `make_batch` from the same bundle.")
     E143 = ("skd_sentscore: history_noise must be in [0, 1), got {value!r}.")
+    # the students' embedding layer (spacy-skd.StudentEmbed.v1, models/embed.py): E144-E149
+    E144 = ("spacy-skd.StudentEmbed.v1: include_static_vectors must be true, false or null (use "
+            "static vectors when the vocab has a table at initialize), got {value!r}.")
+    E145 = ("spacy-skd.StudentEmbed.v1 has include_static_vectors = true, but the vocab has no "
+            "vectors at initialize. Give it a table (`--paths.vectors DIR`, e.g. one written by "
+            "`spacy skd vectors`), or set include_static_vectors = null to use vectors only when "
+            "a table is given.")
+    E146 = ("spacy-skd.StudentEmbed.v1 with include_static_vectors = null decides at initialize "
+            "whether to use static vectors, from the vocab of the sample docs, but was initialized "
+            "without any. Initialize it with sample docs (spaCy's tok2vec component does), or set "
+            "include_static_vectors to true or false.")
+    E147 = ("This tok2vec was trained with static vectors {expected} wide, but the vocab's vectors "
+            "table is {found} wide (0: the vocab has no vectors). A model reads only tables of the "
+            "width it was trained with: load the table it was trained with (`[initialize] vectors`, "
+            "`--paths.vectors`), or train it again on this one.")
+    E148 = ("spacy-skd.StudentEmbed.v1 was called before it was initialized, so it has not chosen "
+            "between hash embeddings alone and hash embeddings plus static vectors. Initialize the "
+            "pipeline (`nlp.initialize`, `spacy train`) or load a trained one.")
     # --- KD (E150-E199) ---
     E150 = ("KD temperature must be a finite number > 0, got {value}. Use 1 for no tempering; the "
             "reference configs use 1-7.")

@@ -5,11 +5,13 @@ import re
 from pathlib import Path
 
 import diskcache
+import numpy
 import pytest
 import spacy
 from spacy.cli.train import train
 from spacy.schemas import ConfigSchemaTraining
 from spacy.util import load_config, load_model_from_config, registry
+from spacy.vectors import Vectors
 
 from spacy_skd.structs.tree import is_tree
 from spacy_skd.teacher.runner import TeacherRunner
@@ -110,10 +112,87 @@ def test_student_kd_config_trains(config, raw, teachers, tmp_path):
     assert "kd" not in nlp.config["components"] and "kd" not in nlp.config["initialize"]["components"]
     assert nlp.get_pipe("ner").labels == spacy.load(teachers["crf"]).get_pipe("ner").labels
     nlp("Peter lives in Berlin .")
+    assert embed_of(nlp).attrs["static_vectors"] is False  # no --paths.vectors: hash embeddings alone
     blank = spacy.blank("en")
     n_gold = len({tuple(t.text for t in eg.predicted) for eg in create_conll_ner_reader(TRAIN)(blank)})
     n_raw = len(list(create_raw_text_reader(raw)(blank)))
     assert cached_sentences(tmp_path / "cache") == n_gold + n_raw
+
+
+NER_STUDENTS = ["student_crf_kd.cfg", "student_maxent_kd.cfg", "student_maxent_span_kd.cfg"]
+
+
+def embed_of(nlp):
+    return nlp.get_pipe("tok2vec").model.get_ref("embed")
+
+
+def write_vectors(path: Path, width: int) -> Path:
+    """A tiny vectors pipeline (what `spacy skd vectors` writes) for words of the train fixture."""
+    nlp = spacy.blank("en")
+    words = ["Harbour", "Metals", "said", "Velmora", "Anna", "Lind", "."]
+    data = numpy.random.default_rng(0).normal(size=(len(words), width)).astype("float32")
+    nlp.vocab.vectors = Vectors(strings=nlp.vocab.strings, data=data, keys=[nlp.vocab.strings.add(w) for w in words])
+    nlp.to_disk(path)
+    return path
+
+
+@pytest.mark.parametrize("config", NER_STUDENTS)
+def test_default_ner_students_have_the_best_measured_shape(config):
+    """The pareto table's best student (docs/results/pareto.json): CNN width 128, 20k NORM rows,
+    static vectors from `[initialize] vectors = ${paths.vectors}` when a table is given."""
+    raw = load_config(REPO_ROOT / "configs" / config, interpolate=False)
+    tok2vec = raw["components"]["tok2vec"]["model"]
+    assert tok2vec["encode"]["@architectures"] == "spacy.MaxoutWindowEncoder.v2"
+    assert (tok2vec["encode"]["width"], tok2vec["encode"]["depth"]) == (128, 4)
+    assert tok2vec["embed"] == {"@architectures": "spacy-skd.StudentEmbed.v1",
+                                "width": "${components.tok2vec.model.encode.width}",
+                                "attrs": ["NORM", "PREFIX", "SUFFIX", "SHAPE"], "rows": [20000, 5000, 5000, 5000],
+                                "include_static_vectors": None}
+    assert raw["paths"]["vectors"] is None and raw["initialize"]["vectors"] == "${paths.vectors}"
+
+
+@pytest.mark.parametrize("config", ["student_crf_kd.cfg", "student_maxent_kd.cfg"])
+def test_student_config_reads_paths_vectors_alone(config, teachers, tmp_path):
+    """`--paths.vectors DIR` with no other override: the trained student carries the table and
+    its tok2vec reads it (changing a word's vector changes the token vectors); the hash-only
+    student of the same config ignores the same change."""
+    vectors = write_vectors(tmp_path / "vectors", width=5)
+    with_vectors = spacy.load(train_student(config, teachers["crf"], tmp_path / "a", **{
+        "paths.raw": None, "paths.vectors": str(vectors)}) / "model-last")
+    hash_only = spacy.load(train_student(config, teachers["crf"], tmp_path / "b", **{"paths.raw": None}) / "model-last")
+    assert embed_of(with_vectors).attrs["static_vectors"] is True and with_vectors.vocab.vectors.shape == (7, 5)
+    assert embed_of(hash_only).attrs["static_vectors"] is False and hash_only.vocab.vectors.shape[0] == 0
+    text = "Velmora said Ostrov"
+    for nlp, moves in ((with_vectors, True), (hash_only, False)):
+        tok2vec = nlp.get_pipe("tok2vec").model
+        before = tok2vec.predict([nlp.make_doc(text)])[0]
+        nlp.vocab.vectors = Vectors(strings=nlp.vocab.strings, data=numpy.full((1, 5), 3.0, dtype="float32"),
+                                    keys=[nlp.vocab.strings.add("Velmora")])
+        after = tok2vec.predict([nlp.make_doc(text)])[0]
+        # the CNN mixes one neighbour on each side (window 1, depth 4): "Velmora" reaches every token
+        assert (not numpy.allclose(before[0], after[0])) is moves
+        if not moves:
+            numpy.testing.assert_allclose(before, after)
+
+
+@pytest.mark.parametrize("found", [3, 0], ids=["other_width", "no_table"])
+def test_student_with_a_table_of_another_width_is_a_clear_error(found, teachers, tmp_path):
+    """A student trained on 5-wide vectors, run with another table (or none), stops with skd-E147
+    instead of spaCy's bare gemm error."""
+    out = train_student("student_crf_kd.cfg", teachers["crf"], tmp_path, **{
+        "paths.raw": None, "paths.vectors": str(write_vectors(tmp_path / "vectors", width=5))})
+    nlp = spacy.load(out / "model-last")
+    nlp.vocab.vectors = Vectors(strings=nlp.vocab.strings, shape=(1 if found else 0, found))
+    with pytest.raises(ValueError, match=rf"\[skd-E147\] .* 5 wide, .* {found} wide"):
+        nlp("Velmora said .")
+
+
+def test_student_config_with_required_vectors_and_no_table_is_a_clear_error(teachers, tmp_path):
+    """include_static_vectors = true and no --paths.vectors: skd-E145 at initialize, where
+    spaCy's MultiHashEmbed.v2 fails with an IndexError."""
+    with pytest.raises(ValueError, match=r"\[skd-E145\]"):
+        train_student("student_crf_kd.cfg", teachers["crf"], tmp_path, **{
+            "paths.raw": None, "components.tok2vec.model.embed.include_static_vectors": True})
 
 
 @pytest.mark.parametrize("config", [p.name for p in CONFIGS if "structural_kd" in p.read_text(encoding="utf-8")])

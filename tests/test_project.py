@@ -219,10 +219,56 @@ def test_demo_workflow_dry_run():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    for step in ("data-en", "prepare-en", "demo-teacher", "demo-students", "demo-report"):
+    for step in ("data-en", "prepare-en", "demo-teacher", "vectors-demo", "demo-students", "demo-report"):
         assert step in out
+    assert out.index("vectors-demo") < out.index("demo-students")
     assert "scripts/run_case.py demo" in out
     assert "--objectives none,structural" in out
+    assert "--vectors training/vectors/demo" in out
+
+
+NER_STUDENT_CONFIGS = ("configs/student_crf_kd.cfg", "configs/student_maxent_kd.cfg",
+                       "configs/student_maxent_span_kd.cfg")
+
+
+def test_ner_students_get_vectors_from_their_workflow(config):
+    """Issue 18: in every workflow, the NER students are the default student configs (no override
+    of their tok2vec shape) with static vectors made earlier in the same workflow by `spacy skd
+    vectors` of a teacher that workflow trains, over text made from its own train data (the files
+    data-en writes from --vars.train), rebuilt afresh when that data changes (--replace-stale)."""
+    commands = {cmd["name"]: cmd for cmd in config["commands"]}
+    made_by = {out: name for name, cmd in commands.items() for out in cmd.get("outputs", [])}
+    with_vectors = set()
+    for workflow, steps in config["workflows"].items():
+        if workflow == "pareto":  # its rows set their own shape and vectors, row by row
+            continue
+        before = lambda step: steps[:steps.index(step)]  # noqa: E731
+        made_here = {out for step in steps for out in commands[step].get("outputs", [])}
+        for step in steps:
+            for line in commands[step]["script"]:
+                tokens = shlex.split(line)
+                if tokens[1] != "scripts/run_case.py":
+                    continue
+                if tokens[tokens.index("--student-config") + 1] not in NER_STUDENT_CONFIGS:
+                    continue
+                assert not any(t.startswith("components.tok2vec.model") for t in tokens), (step, line)
+                vectors = tokens[tokens.index("--vectors") + 1]
+                assert vectors in commands[step]["deps"], step
+                maker = made_by[vectors]
+                assert maker.startswith("vectors-") and maker in before(step), (workflow, step, maker)
+                (made,) = [t for t in map(shlex.split, commands[maker]["script"]) if vectors in t]
+                k = made.index("vectors")
+                assert made[k - 2:k] == ["spacy", "skd"] and "--replace-stale" in made
+                teacher, text = made[k + 1], made[k + 2]
+                assert teacher in made_here and teacher in commands[maker]["deps"], (workflow, maker, teacher)
+                texts = [d for d in commands[maker]["deps"] if d == text or d.startswith(text + "/")]
+                assert texts, (maker, text)
+                for path in texts:  # made in this workflow from the train file data-en writes
+                    prepare = made_by[path]
+                    assert prepare in before(maker) and "assets/conll2003_en/train.conll" in commands[prepare]["deps"]
+                with_vectors.add(workflow)
+    assert with_vectors == {"demo", "case1a", "case2a", "case2a-full", "case1a-full", "case3", "case4",
+                            "temperature1a", "curve1a", "spacy-teacher", "spacy-teacher-cnn"}
 
 
 def test_makefile_demo_runs_the_weasel_workflow():
@@ -356,7 +402,7 @@ def test_run_case_commands(capsys):
         capsys, "case1a", "--student-config", "configs/student_crf_kd.cfg", "--teacher", "t/model-best",
         "--objectives", "none,structural", "--seeds", "0,1", "--train", "gold.conll", "--raw", "raw.txt.gz",
         "--dev", "dev.conll", "--test", "test.spacy", "--max-steps", "7", "--temperature", "2",
-        "--set", "components.ner.constrained=false",
+        "--set", "components.ner.constrained=false", "--vectors", "vec/teacher",
     )
     assert lines[0] == "python -m spacy evaluate t/model-best test.spacy --output metrics/case1a/teacher.json --gpu-id -1"
     trains = [shlex.split(line) for line in lines if " train " in line]
@@ -368,7 +414,7 @@ def test_run_case_commands(capsys):
     assert opts[0]["--paths.raw"] == "null" and opts[1]["--paths.raw"] == "raw.txt.gz"
     assert all(o["--paths.train"] == "gold.conll" and o["--training.max_steps"] == "7"
                and o["--components.ner.constrained"] == "false" and o["--paths.cache"] == "cache/case1a"
-               and o["--components.kd.temperature"] == "2.0" for o in opts)
+               and o["--components.kd.temperature"] == "2.0" and o["--paths.vectors"] == "vec/teacher" for o in opts)
     assert "--output metrics/case1a/structural-seed1.json" in lines[-1]
 
 
@@ -384,6 +430,7 @@ def test_run_case_unlabeled_only_students(capsys):
     assert "--corpora.train.gold" not in none
     assert structural["--paths.train"] == "null" and structural["--paths.raw"] == "es.txt.gz"
     assert structural["--corpora.train.gold"] == "null"
+    assert "--paths.vectors" not in none and "--paths.vectors" not in structural  # no --vectors: the config's null
 
 
 def test_fetch_assets_copies_and_verifies(tmp_path):

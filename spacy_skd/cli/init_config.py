@@ -51,9 +51,9 @@ STUDENTS = {
     "ner_beam": {"crf": "student_crf_kd.cfg", "maxent": "student_maxent_kd.cfg"},  # beam marginals
     "parser_beam": {"seqlabel": "student_seqlabel_kd.cfg"},  # case 1b from the beam
 }
-# tok2vec size per --optimize: spaCy's CNN presets (efficiency = the templates' own) and a
-# wider BiLSTM for the SenTScore student
-CNN_SIZES = {"efficiency": {"width": 96, "depth": 4}, "accuracy": {"width": 256, "depth": 8}}
+# tok2vec size per --optimize: the templates' own CNN (efficiency: the best student of the pareto
+# table) or a wider and deeper one, and a wider BiLSTM for the SenTScore student
+CNN_SIZES = {"efficiency": {"width": 128, "depth": 4}, "accuracy": {"width": 256, "depth": 8}}
 BILSTM_SIZES = {"efficiency": {"hidden": 100, "depth": 1}, "accuracy": {"hidden": 200, "depth": 2}}
 
 
@@ -104,7 +104,9 @@ def student_config(teacher: TeacherInfo, student: Optional[str] = None, optimize
 
     student (Optional[str]): "crf", "maxent" or "seqlabel"; None picks the teacher's case.
     optimize (str): "efficiency" (spaCy-sm-like CNN) or "accuracy" (wider and deeper).
-    vectors (Optional[str]): static vectors for the tok2vec (`[initialize] vectors`).
+    vectors (Optional[str]): static vectors for the tok2vec (`[initialize] vectors`), then
+        required (`include_static_vectors = true`); without, the templates' `null` uses a table
+        passed later with `--paths.vectors`.
     raw (Optional[str]): unlabeled text for KD (SenTScore: a folder of silver sentences).
     """
     options = STUDENTS[teacher.kind]
@@ -145,7 +147,8 @@ def student_config(teacher: TeacherInfo, student: Optional[str] = None, optimize
         paths["raw"] = raw
         tok2vec = config["components"]["tok2vec"]["model"]
         tok2vec["encode"].update(CNN_SIZES[optimize])
-        tok2vec["embed"]["include_static_vectors"] = bool(vectors)
+        if vectors:  # asked for by name: a path without vectors is an error, not hash embeddings
+            tok2vec["embed"]["include_static_vectors"] = True
     _readers_from_teacher(config, teacher.corpora)
     return student, config
 
@@ -167,7 +170,7 @@ def init_config_cli(
     teacher: str = typer.Argument(..., help="Trained teacher pipeline: a folder such as training/teacher/model-best"),
     output_path: Path = typer.Argument(..., help="Where to write the student config (.cfg); '-' for stdout"),
     student: Optional[str] = typer.Option(None, "--student", "-s", help="crf | maxent | seqlabel; default: the teacher's case (CRF/MaxEnt teacher -> CRF, span -> MaxEnt, parser -> seqlabel, SenTScore -> MaxEnt)"),
-    optimize: str = typer.Option("efficiency", "--optimize", "-o", help="efficiency (CNN width 96, depth 4) | accuracy (width 256, depth 8)"),
+    optimize: str = typer.Option("efficiency", "--optimize", "-o", help="efficiency (CNN width 128, depth 4) | accuracy (width 256, depth 8)"),
     vectors: Optional[str] = typer.Option(None, "--vectors", "-V", help="Static vectors for the student's tok2vec (a spaCy vectors package or folder)"),
     raw: Optional[str] = typer.Option(None, "--raw", "-r", help="Unlabeled text for KD (RawText reader; SenTScore: a SlotFilling folder of silver sentences)"),
     component: Optional[str] = typer.Option(None, "--component", "-c", help="Teacher component to distil, if it has several"),

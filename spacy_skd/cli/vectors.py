@@ -27,12 +27,17 @@ def vectors_cli(
     batch_size: int = typer.Option(64, "--batch-size", "-b", help="Texts per teacher batch"),
     limit: int = typer.Option(0, "--limit", help="Read only the first N texts (0: all)"),
     gpu_id: int = typer.Option(-1, "--gpu-id", "-g", help="GPU id, -1 for the CPU"),
+    replace_stale: bool = typer.Option(False, "--replace-stale", help="Delete the work files of another teacher or "
+                                       "input (OUTPUT.parts) and start afresh, instead of refusing them "
+                                       "(one process only)"),
 ) -> None:
     """Build static vectors for the words of a raw-text corpus: each word's vector is the mean of
     the teacher's contextual token vectors over its occurrences, reduced by PCA. The student loads
-    them with `[initialize] vectors = OUTPUT` and `include_static_vectors = true`. Resumable:
-    rerun the same command after an interruption; with --shard i/N, the run that finds every
-    chunk on disk (or any later run) writes OUTPUT."""
+    them with `[initialize] vectors = OUTPUT` (`--paths.vectors OUTPUT` for the shipped student
+    configs; a `spacy.MultiHashEmbed.v2` tok2vec also needs `include_static_vectors = true`).
+    Resumable: rerun the same command after an interruption; with --shard i/N, the run that finds
+    every chunk on disk (or any later run) writes OUTPUT. --replace-stale lets a workflow rerun
+    on new text without deleting the old work files first."""
     try:
         shards = parse_shards(shard)
         if gpu_id >= 0:
@@ -40,7 +45,8 @@ def vectors_cli(
         encoder = TeacherEncoder(teacher, component)
         for one in shards:
             summary = teacher_vectors(encoder, texts, output, width=width or None, min_count=min_count, shard=one,
-                                      chunk_size=chunk_size, batch_size=batch_size, limit=limit)
+                                      chunk_size=chunk_size, batch_size=batch_size, limit=limit,
+                                      replace_stale=replace_stale)
             msg.good(f"Shard {one[0]}/{one[1]}: {summary['computed']} chunks computed, {summary['reused']} "
                      f"already there ({summary['chunks']} chunks, {summary['texts']} texts in the input)")
     except ValueError as err:
@@ -53,7 +59,8 @@ def vectors_cli(
         return
     msg.good(f"{meta['words']} words x {meta['width']} dims in {output} ({meta['tokens_covered']} of "
              f"{meta['tokens']} tokens covered; PCA keeps {meta['explained_variance']:.1%} of the variance)")
-    print(f"Use it: --paths.vectors {output} --components.tok2vec.model.embed.include_static_vectors true")
+    print(f"Use it: --paths.vectors {output} (a spacy.MultiHashEmbed.v2 tok2vec also needs "
+          "--components.tok2vec.model.embed.include_static_vectors true)")
 
 
 @skd_cli.command("floret")
@@ -76,4 +83,5 @@ def floret_cli(
         msg.fail(str(err), exits=1)
     msg.good(f"floret vectors ({summary['dim']} dims, {summary['bucket']} rows) from {summary['texts']} texts, "
              f"{summary['tokens']} tokens, in {output}")
-    print(f"Use it: --paths.vectors {output} --components.tok2vec.model.embed.include_static_vectors true")
+    print(f"Use it: --paths.vectors {output} (a spacy.MultiHashEmbed.v2 tok2vec also needs "
+          "--components.tok2vec.model.embed.include_static_vectors true)")

@@ -174,19 +174,25 @@ def _parts_manifest(encoder: TeacherEncoder, texts_path: Path, chunk_size: int) 
             "spacy_skd": __version__}
 
 
-def _open_parts(parts: Path, manifest: Dict[str, object]) -> Dict[str, object]:
-    """Create the work folder, or check that the one there holds chunks of the same pass."""
+def _open_parts(parts: Path, manifest: Dict[str, object], replace_stale: bool = False) -> Dict[str, object]:
+    """Create the work folder, or check that the one there holds chunks of the same pass. With
+    `replace_stale`, a folder of another pass (or an unreadable manifest) is deleted and started
+    afresh instead of refused: a workflow rerun on new data must not stop at the old chunks."""
     path = parts / PARTS_MANIFEST
     if path.exists():
         try:
             found = json.loads(path.read_text(encoding="utf8"))
         except (OSError, ValueError) as err:
-            raise ValueError(Errors.E391.format(path=path, err=err)) from None
+            if not replace_stale:
+                raise ValueError(Errors.E391.format(path=path, err=err)) from None
+            found = {}
         diffs = [f"{key}: {found.get(key)!r} there, {manifest[key]!r} now" for key in _IDENTITY
                  if found.get(key) != manifest[key]]
-        if diffs:
+        if not diffs:
+            return found
+        if not replace_stale:
             raise ValueError(Errors.E392.format(parts=parts, diffs="; ".join(diffs)))
-        return found
+        shutil.rmtree(parts)
     parts.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=2), encoding="utf8")
@@ -196,10 +202,12 @@ def _open_parts(parts: Path, manifest: Dict[str, object]) -> Dict[str, object]:
 
 def encode_chunks(encoder: TeacherEncoder, texts_path: Union[str, Path], output: Union[str, Path], *,
                   shard: Tuple[int, int] = (0, 1), chunk_size: int = 2000, batch_size: int = 64,
-                  limit: int = 0, progress: bool = True) -> Dict[str, object]:
+                  limit: int = 0, progress: bool = True, replace_stale: bool = False) -> Dict[str, object]:
     """Run the teacher's encoder over the chunks of shard `shard` (chunk k belongs to shard
-    k % N) that are not on disk yet. RETURNS a summary: chunks in the input, computed here,
-    already there, and which chunks are still missing (other shards')."""
+    k % N) that are not on disk yet; `replace_stale` starts afresh where the work folder holds
+    chunks of another teacher or input (one process only: shards would delete each other's).
+    RETURNS a summary: chunks in the input, computed here, already there, and which chunks are
+    still missing (other shards')."""
     texts_path = Path(texts_path)
     if not texts_path.exists():
         raise ValueError(Errors.E227.format(path=texts_path))
@@ -207,7 +215,7 @@ def encode_chunks(encoder: TeacherEncoder, texts_path: Union[str, Path], output:
         raise ValueError(Errors.E393.format(chunk_size=chunk_size, batch_size=batch_size))
     i, n = shard
     parts = parts_dir(output)
-    _open_parts(parts, _parts_manifest(encoder, texts_path, chunk_size))
+    _open_parts(parts, _parts_manifest(encoder, texts_path, chunk_size), replace_stale=replace_stale)
     texts: Iterator[Words] = read_texts(texts_path, encoder.lang)
     if limit:
         texts = (words for k, words in zip(range(limit), texts))
@@ -347,9 +355,10 @@ def teacher_vectors(teacher: Union[str, Path, Language, TeacherEncoder], texts_p
                     output: Union[str, Path], *, component: str = "ner", width: Optional[int] = None,
                     min_count: int = 2,
                     shard: Tuple[int, int] = (0, 1), chunk_size: int = 2000, batch_size: int = 64,
-                    limit: int = 0, progress: bool = True) -> Dict[str, object]:
+                    limit: int = 0, progress: bool = True, replace_stale: bool = False) -> Dict[str, object]:
     """Encode this shard's chunks, then build OUTPUT if every chunk is on disk. `width` None keeps
-    300 dimensions, or all of the encoder's if it is narrower.
+    300 dimensions, or all of the encoder's if it is narrower; `replace_stale` as in
+    `encode_chunks`.
     RETURNS the summary of `encode_chunks`, plus "meta" (the table's statistics) once built."""
     encoder = teacher if isinstance(teacher, TeacherEncoder) else TeacherEncoder(teacher, component)
     width = min(DEFAULT_WIDTH, encoder.width) if width is None else width
@@ -358,7 +367,7 @@ def teacher_vectors(teacher: Union[str, Path, Language, TeacherEncoder], texts_p
     if min_count < 1:
         raise ValueError(Errors.E396.format(min_count=min_count, n_words="?", max_count="?"))
     summary = encode_chunks(encoder, texts_path, output, shard=shard, chunk_size=chunk_size,
-                            batch_size=batch_size, limit=limit, progress=progress)
+                            batch_size=batch_size, limit=limit, progress=progress, replace_stale=replace_stale)
     summary["meta"] = None if summary["missing"] else build_vectors(output, width=width, min_count=min_count)
     return summary
 

@@ -142,8 +142,11 @@ def test_init_config_student_and_optimize_options(teachers, tmp_path):
     assert config["components"]["tok2vec"]["model"]["embed"]["include_static_vectors"] is True
     assert config["paths"]["vectors"] == "my_vectors" and config["paths"]["raw"] == "raw.txt"
     _, default = student_config(info)
-    assert default["components"]["tok2vec"]["model"]["encode"]["width"] == 96
-    assert default["components"]["tok2vec"]["model"]["embed"]["include_static_vectors"] is False
+    assert default["components"]["tok2vec"]["model"]["encode"]["width"] == 128  # the best measured student
+    assert default["components"]["tok2vec"]["model"]["embed"]["rows"] == [20000, 5000, 5000, 5000]
+    # null: a table given later with --paths.vectors is used with no second override
+    assert default["components"]["tok2vec"]["model"]["embed"]["include_static_vectors"] is None
+    assert default["paths"]["vectors"] is None
     _, token = student_config(read_teacher(str(teachers["maxent"])), "maxent")
     assert token["components"]["kd"]["objective"] == "token"
 

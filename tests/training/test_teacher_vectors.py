@@ -1,6 +1,7 @@
 """`spacy skd vectors`: static vectors from a teacher's encoder. Checked against a hand-computed
 mean over occurrences, for determinism across shard counts, resumption after a kill, the PCA
 against numpy's SVD, the written folder as a student's `[initialize] vectors`, and bad input."""
+import json
 from collections import defaultdict
 
 import numpy
@@ -145,15 +146,14 @@ def test_killed_run_resumes_at_the_missing_chunk(encoder, texts, tmp_path, monke
 
 
 def test_student_loads_the_vectors_and_uses_them(teacher, texts, tmp_path):
-    """The written folder is what `[initialize] vectors` reads; the student's static-vector layer
-    then gives a known word a non-zero input and an unknown word a zero one (its hash embeddings
-    still describe it)."""
+    """The written folder is what `[initialize] vectors` reads, through `--paths.vectors` alone;
+    the student's static-vector layer then gives a known word a non-zero input and an unknown word
+    a zero one (its hash embeddings still describe it)."""
     teacher_vectors(TeacherEncoder(teacher, "ner"), texts, tmp_path / "vec", width=3, min_count=1, progress=False)
     train(REPO_ROOT / "configs" / "student_crf_kd.cfg", tmp_path / "student", overrides={
         "paths.train": str(FIXTURES / "conll2003_sample.conll"), "paths.dev": str(FIXTURES / "conll2003_sample.conll"),
         "paths.teacher": str(teacher), "paths.cache": str(tmp_path / "cache"), "paths.vectors": str(tmp_path / "vec"),
-        "components.tok2vec.model.embed.include_static_vectors": True, "training.max_steps": 2,
-        "training.eval_frequency": 1})
+        "training.max_steps": 2, "training.eval_frequency": 1})
     nlp = spacy.load(tmp_path / "student" / "model-last")
     assert nlp.vocab.vectors.shape[1] == 3
     assert nlp.vocab.vectors.find(key="Paris") >= 0 and nlp.vocab.vectors.find(key="Zanzibar") == -1
@@ -239,6 +239,24 @@ def test_stale_or_corrupt_work_files_are_refused(encoder, texts, tmp_path):
     chunk.unlink()  # the fix the message gives: delete it and rerun
     summary = teacher_vectors(encoder, texts, tmp_path / "vec", width=2, min_count=1, chunk_size=2, progress=False)
     assert summary["computed"] == 1 and summary["meta"]["words"] == 11
+
+
+def test_replace_stale_starts_afresh_on_another_input(teacher, texts, tmp_path):
+    """What a workflow rerun on the user's own data needs: the chunks of the old text are deleted,
+    not refused (E392) and never mixed in; the table holds the new text's words only."""
+    out = tmp_path / "vec"
+    assert invoke("vectors", teacher, texts, out, "--chunk-size", "2", "--width", "2", "--min-count", "1").exit_code == 0
+    other = tmp_path / "other.txt"
+    other.write_text("Another corpus entirely\nAnother one\n", encoding="utf8")
+    args = ("vectors", teacher, other, out, "--chunk-size", "2", "--width", "2", "--min-count", "1")
+    result = invoke(*args)
+    assert result.exit_code == 1 and "E392" in result.output
+    result = invoke(*args, "--replace-stale")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in parts_dir(out).glob("chunk-*")) == ["chunk-000000.npz"]
+    vectors = spacy.load(out).vocab.vectors
+    assert sorted(vectors.strings[key] for key in vectors.keys()) == ["Another", "corpus", "entirely", "one"]
+    assert json.loads((out / tv.VECTORS_META).read_text(encoding="utf8"))["input"] == str(other)
 
 
 def test_floret_baseline_gives_every_word_a_vector(texts, tmp_path):
