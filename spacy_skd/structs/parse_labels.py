@@ -229,9 +229,33 @@ class LabelSpace:
         self._step = torch.tensor(step, dtype=torch.long)  # [V] offset or signed k
         self._pos = torch.tensor(pos_id, dtype=torch.long)  # [V] relpos: head PoS id
         self._rel = torch.tensor(rel_id, dtype=torch.long)  # [V] teacher relation id, -1 = none
+        self._supports: Dict[int, torch.Tensor] = {}  # n -> support(n)
+        self._support_index: Dict[int, torch.Tensor] = {}  # n -> support_index(n)
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def support(self, n: int) -> torch.Tensor:
+        """[n, V] bool: the labels that can receive teacher mass from each word of an n-word
+        sentence (`teacher_log_probs` gives every other label log_zero). With the offset encoding
+        it depends on n alone, so a sentence's targets can be stored as their values on it; the
+        answer is kept per n. Offset only: relpos heads depend on the sentence's PoS tags."""
+        if self.encoding.needs_pos:
+            raise ValueError(Errors.E017.format(what="PoS tags per sentence: its support is not fixed by "
+                                                     "the length alone"))
+        n = int(n)
+        if n not in self._supports:
+            _, valid = self._heads(torch.tensor([n]), 1, n, None, torch.device("cpu"))
+            self._supports[n] = valid[0] & (self._rel >= 0)
+        return self._supports[n]
+
+    def support_index(self, n: int) -> torch.Tensor:
+        """[K] long: the positions of `support(n)` in the flattened [n * V] label scores, in order
+        (kept per n: placing stored values back is then one index_copy)."""
+        n = int(n)
+        if n not in self._support_index:
+            self._support_index[n] = self.support(n).reshape(-1).nonzero().squeeze(1)
+        return self._support_index[n]
 
     def teacher_log_probs(self, arc_log_probs: torch.Tensor, rel_log_probs: torch.Tensor, lengths: torch.Tensor,
                           pos_ids: Optional[torch.Tensor] = None, *, with_lost: bool = True,

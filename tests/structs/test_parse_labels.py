@@ -186,6 +186,33 @@ def test_parse_labels_teacher_log_probs_matches_double_loop(seed, B, N, enc, pea
 
 
 @SETTINGS
+@given(seed=st.integers(0, 2**16), N=st.integers(0, 6))
+def test_parse_labels_support_is_where_a_teacher_can_put_mass(seed, N):
+    """support(n): the labels teacher_log_probs can give mass to in an n-word sentence, whatever
+    the teacher (one with every (head, relation) probable fills exactly these)."""
+    rng = random.Random(seed)
+    others = [random_sentence(rng, rng.randint(1, 6)) for _ in range(4)]
+    labels = vocabulary("offset", others, ["+1_unknown", "ROOT_other", "junk", "+0_det"])
+    teacher_rels = [r for r in RELS if r != "x_y"]
+    space = LabelSpace(labels, teacher_rels, "offset")
+    g = torch.Generator().manual_seed(seed)
+    arc = torch.log_softmax(torch.randn(1, N, N + 1, generator=g, dtype=torch.float64), -1)
+    rel = torch.log_softmax(torch.randn(1, N, N + 1, len(teacher_rels), generator=g, dtype=torch.float64), -1)
+    log_q, _ = space.teacher_log_probs(arc, rel, torch.tensor([N]), with_lost=False)
+    support = space.support(N)
+    assert support.shape == (N, len(labels)) and support.dtype == torch.bool
+    assert torch.equal(support, log_q[0] > log_zero(torch.float64) / 2)
+    assert space.support(N) is support  # kept per length
+    assert torch.equal(space.support_index(N), support.reshape(-1).nonzero().squeeze(1))
+
+
+def test_parse_labels_support_needs_offset_encoding():
+    space = LabelSpace(["-1@ROOT_root", "+1@NOUN_det"], ["root", "det"], "relpos", pos_tags=TAGS)
+    with pytest.raises(ValueError, match=r"\[skd-E017\]"):
+        space.support(3)
+
+
+@SETTINGS
 @given(seed=st.integers(0, 2**16), B=st.integers(1, 3), N=st.integers(1, 8), enc=st.sampled_from(ENCODINGS))
 def test_parse_labels_mst_decode_recovers_one_hot_trees(seed, B, N, enc):
     _, g, lengths, sentences, pos_ids = random_batch(seed, B, N)
