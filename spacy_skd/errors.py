@@ -502,8 +502,8 @@ class Errors(metaclass=_Coded):
             "distillation. Pass the student trained with a [components.kd] block, e.g. "
             "training/<case>/<run>/model-best.")
     # --- issue 18: stored parser targets, the case-1b workflow with teacher vectors (E370-E379) ---
-    E370 = ("Stored KD targets of a {n}-word sentence hold {found} values on the student's labels, "
-            "but its label space has {expected} possible labels for {n} words: the entry was written "
+    E370 = ("Stored KD targets of a {n}-word sentence hold {problem}, but the student's label space has "
+            "{expected} possible labels for {n} words (and a Top-1 label per word): the entry was written "
             "for another label vocabulary or layout. Delete the targets folder of this student in "
             "the KD cache directory ([initialize.components.kd] cache_dir; the teacher's potentials "
             "beside it can stay) and rerun: the targets are made again from the potentials.")

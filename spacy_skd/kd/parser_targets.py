@@ -13,7 +13,7 @@ Temperature, the two meanings of docs/algorithms.md §0:
   renormalised over the labels the student has.
 """
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy
 import torch
@@ -125,20 +125,35 @@ def pack_targets(item: KDTargets, space) -> Dict[str, numpy.ndarray]:
     return arrays
 
 
-def unpack_targets(arrays: Dict[str, numpy.ndarray], space, *, temperature: float, mode: str) -> KDTargets:
-    """The inverse of `pack_targets`: a B = 1 item with the dense unary [1, n, V] (zeros off the
-    support), equal to the packed item. An entry whose values do not fit the support of its
-    length was written for another label space or layout: E370, never a silent misread."""
-    top1 = torch.from_numpy(numpy.asarray(arrays["top1"], dtype="int64"))  # [n]
-    n = top1.shape[0]
-    index = space.support_index(n)
-    values = arrays.get(SUPPORT_VALUES)
-    if values is None or values.shape != tuple(index.shape):
-        found = "no" if values is None else f"{values.size}"
-        raise ValueError(Errors.E370.format(n=n, found=found, expected=index.shape[0]))
-    unary = torch.zeros(n * len(space), dtype=torch.float32)
-    unary.index_copy_(0, index, torch.from_numpy(numpy.asarray(values, dtype="float32")))
-    lost = arrays.get("lost")
-    return KDTargets(lengths=torch.tensor([n], dtype=torch.long), unary=unary.view(1, n, len(space)),
-                     top1=top1.unsqueeze(0), temperature=temperature, mode=mode,
-                     lost=None if lost is None else torch.from_numpy(numpy.asarray(lost, dtype="float32")).unsqueeze(0))
+def unpack_targets(entries: Sequence[Optional[Dict[str, numpy.ndarray]]], lengths: Sequence[int], space, *,
+                   temperature: float, mode: str) -> KDTargets:
+    """The inverse of `pack_targets` for a batch: one padded KDTargets (unary [B, N, V], zeros off
+    each support; top1 [B, N]; lost [B, N] when stored), each sentence's values placed straight
+    into the batch tensor, without a dense copy per sentence. An entry None is a sentence without
+    targets: no mass, Top-1 -1 (the caller masks its KD term). An entry that does not fit its
+    length's support was written for another label space or layout: E370, never a silent misread.
+
+    lengths (Sequence[int]): the words of each sentence (the entries are keyed by them).
+    """
+    B, N, V = len(entries), max(lengths, default=0), len(space)
+    unary = torch.zeros(B * N * V, dtype=torch.float32)
+    top1 = torch.full((B, N), -1, dtype=torch.long)
+    lost = torch.zeros(B, N) if any(e is not None and "lost" in e for e in entries) else None
+    for b, (arrays, n) in enumerate(zip(entries, lengths)):
+        if arrays is None:
+            continue
+        index = space.support_index(n)  # [K] into the [n, V] block, whose rows have the batch's stride V
+        best, values = arrays.get("top1"), arrays.get(SUPPORT_VALUES)
+        problem = None
+        if best is None or best.shape != (n,):
+            problem = "no Top-1" if best is None else f"a Top-1 of shape {tuple(best.shape)}"
+        elif values is None or values.shape != tuple(index.shape):
+            problem = "no values" if values is None else f"{values.size} values"
+        if problem is not None:
+            raise ValueError(Errors.E370.format(n=n, problem=problem, expected=index.shape[0]))
+        unary.narrow(0, b * N * V, n * V).index_copy_(0, index, torch.from_numpy(numpy.asarray(values, "float32")))
+        top1[b, :n] = torch.from_numpy(numpy.asarray(best, dtype="int64"))
+        if lost is not None and "lost" in arrays:
+            lost[b, :n] = torch.from_numpy(numpy.asarray(arrays["lost"], dtype="float32"))
+    return KDTargets(lengths=torch.tensor(list(lengths), dtype=torch.long), unary=unary.view(B, N, V), top1=top1,
+                     lost=lost, temperature=temperature, mode=mode)

@@ -232,22 +232,20 @@ class StructuralKD(Pipe):
         self.target_maker.check_labels()
         losses.setdefault(self.name, 0.0)
         unlabeled = torch.tensor([bool(eg.reference.user_data.get("skd_unlabeled")) for eg in examples])
+        words = [_words(eg.predicted) for eg in examples]
         wanted = [i for i, eg in enumerate(examples) if self._wants_targets(eg)]
-        found = self.targets_for([_words(examples[i].predicted) for i in wanted])
+        entries: List[Optional[Dict[str, numpy.ndarray]]] = [None] * len(examples)
+        for i, arrays in zip(wanted, self._entries_for([words[i] for i in wanted])):
+            entries[i] = arrays
         self._warn_too_long()
-        items: List[Optional[KDTargets]] = [None] * len(examples)
-        for i, item in zip(wanted, found):
-            items[i] = item
-        template = next((item for item in items if item is not None), None)
-        if template is None:  # no sentence of the batch has targets: gold only
+        if all(arrays is None for arrays in entries):  # no sentence of the batch has targets: gold only
             student.set_kd_batch(None)
             return losses
-        taught = torch.tensor([item is not None for item in items])
-        # a sentence without targets gets a blank item, its KD term masked by `taught`
-        items = [item if item is not None else template.blank(len(examples[i].predicted))
-                 for i, item in enumerate(items)]
+        taught = torch.tensor([arrays is not None for arrays in entries])
+        # a sentence without targets has no mass in the batch, its KD term masked by `taught`
+        targets = self.target_maker.stack(entries, [len(w) for w in words])
         student.set_kd_batch(KDBatch(
-            examples=[id(eg) for eg in examples], targets=KDTargets.stack(items), objective=self.objective,
+            examples=[id(eg) for eg in examples], targets=targets, objective=self.objective,
             weight=float(weight),
             temperature=self.temperature, unlabeled=unlabeled, mix=self.loss_mix, scale_t2=self.scale_t2,
             taught=taught,
@@ -264,17 +262,17 @@ class StructuralKD(Pipe):
         """Targets (B = 1 items) for each sentence: stored ones are read; the rest are made from
         cached potentials (running the teacher only for sentences it has never seen) and stored;
         None for a sentence too long for `max_batch_cost` alone."""
-        maker = self.target_maker
+        return [None if arrays is None else self.target_maker.from_arrays(arrays)
+                for arrays in self._entries_for(batch)]
+
+    def _entries_for(self, batch: Sequence[tuple]) -> List[Optional[Dict[str, numpy.ndarray]]]:
+        """`targets_for` as the stored arrays, which `TargetMaker.stack` turns into a batch."""
         found = self.targets_store.get_many(batch)
         missing = list(dict.fromkeys(w for w, hit in zip(batch, found) if hit is None and w not in self.too_long))
         made: Dict[tuple, Dict[str, numpy.ndarray]] = {}
         for chunk, arrays in self._make_targets(missing):
             made.update(zip(chunk, arrays))
-        items = []
-        for w, hit in zip(batch, found):
-            arrays = hit if hit is not None else made.get(w)
-            items.append(None if arrays is None else maker.from_arrays(arrays))
-        return items
+        return [hit if hit is not None else made.get(w) for w, hit in zip(batch, found)]
 
     def _prepare_corpus(self, words: Sequence[tuple]) -> None:
         """The pass at initialize, with a progress bar: make and store the targets of every

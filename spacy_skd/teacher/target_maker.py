@@ -72,9 +72,20 @@ class TargetMaker:
     def from_arrays(self, arrays: Arrays) -> KDTargets:
         """The inverse of `to_arrays`: a B = 1 item (E370 for packed arrays of another label space)."""
         if self.packed:
-            return unpack_targets(arrays, self.student.kd_space(self.teacher), temperature=self.temperature,
-                                  mode=self.mode)
+            return self.stack([arrays], [len(arrays.get("top1", ()))])
         return KDTargets.from_arrays(arrays, temperature=self.temperature, mode=self.mode)
+
+    def stack(self, entries: Sequence[Optional[Arrays]], lengths: Sequence[int]) -> KDTargets:
+        """Stored entries of a batch (`to_arrays`; None for a sentence without targets: no mass, no
+        Top-1, its KD term to be masked) as one padded KDTargets. `lengths`: the words of each
+        sentence. At least one entry must be given. Packed targets go straight into the batch."""
+        if self.packed:
+            return unpack_targets(entries, lengths, self.student.kd_space(self.teacher),
+                                  temperature=self.temperature, mode=self.mode)
+        items = [None if arrays is None else KDTargets.from_arrays(arrays, temperature=self.temperature,
+                                                                   mode=self.mode) for arrays in entries]
+        template = next(item for item in items if item is not None)
+        return KDTargets.stack([item if item is not None else template.blank(n) for item, n in zip(items, lengths)])
 
     def check_labels(self, extra_student: Iterable[str] = ()) -> None:
         """Teacher and student must tag the same labels (E175): KD compares distributions over

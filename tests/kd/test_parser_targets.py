@@ -301,8 +301,10 @@ def test_parser_targets_packed_on_support_unpack_to_the_same_targets_and_loss(T,
         n = item.unary.shape[1]
         assert arrays[SUPPORT_VALUES].shape == (int(space.support(n).sum()),)
         assert not bool(item.unary[0][~space.support(n)].any())  # nothing left out of the layout
-    read = KDTargets.stack([unpack_targets(a, space, temperature=T, mode=targets.mode) for a in stored])
-    read = read.pad_to(targets.unary.shape[1])
+    lengths = targets.lengths.tolist()
+    read = unpack_targets(stored, lengths, space, temperature=T, mode=targets.mode).pad_to(targets.unary.shape[1])
+    one_by_one = [unpack_targets([a], [n], space, temperature=T, mode=targets.mode) for a, n in zip(stored, lengths)]
+    assert torch.equal(KDTargets.stack(one_by_one).pad_to(targets.unary.shape[1]).unary, targets.unary)
     assert torch.equal(read.unary, targets.unary) and torch.equal(read.top1, targets.top1)
     assert torch.equal(read.lengths, targets.lengths) and torch.equal(read.lost, targets.lost)
     assert (read.temperature, read.mode) == (targets.temperature, targets.mode)
@@ -321,7 +323,21 @@ def test_parser_targets_packed_for_another_vocabulary_errors():
     assert int(space.support(4).sum()) == 13
     other = space_for(["ROOT_a", "+1_a", "-1_b"], 2)  # 4 + 3 + 3 possible labels
     with pytest.raises(ValueError, match=r"\[skd-E370\].*4-word sentence hold 13 values.*has 10"):
-        unpack_targets(arrays, other, temperature=2.0, mode="local")
+        unpack_targets([arrays], [4], other, temperature=2.0, mode="local")
     with pytest.raises(ValueError, match=r"\[skd-E370\].*hold no values"):
-        unpack_targets({"unary": targets.unary[0].numpy(), "top1": arrays["top1"]}, space, temperature=2.0,
+        unpack_targets([{"unary": targets.unary[0].numpy(), "top1": arrays["top1"]}], [4], space, temperature=2.0,
                        mode="local")
+    with pytest.raises(ValueError, match=r"\[skd-E370\].*hold a Top-1 of shape \(4,\)"):
+        unpack_targets([arrays], [5], space, temperature=2.0, mode="local")
+
+
+def test_parser_targets_unpacked_batch_without_targets_for_a_sentence():
+    """A sentence without stored targets (too long for the teacher) gets no mass and Top-1 -1."""
+    teacher = random_teacher(5, 4, 2)
+    space = space_for(["ROOT_a", "+1_a", "-1_b", "+2_b"], 2)
+    targets, _ = parser_targets(teacher, space, temperature=1.0, with_lost=True)
+    first = pack_targets(targets.split()[0], space)
+    read = unpack_targets([None, first, None], [3, 4, 0], space, temperature=1.0, mode="local")
+    assert read.unary.shape == (3, 4, 4) and torch.equal(read.lengths, torch.tensor([3, 4, 0]))
+    assert torch.equal(read.unary[1], targets.unary[0]) and not bool(read.unary[[0, 2]].any())
+    assert (read.top1[0] == -1).all() and torch.equal(read.lost[1], targets.lost[0])
