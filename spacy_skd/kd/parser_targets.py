@@ -128,7 +128,8 @@ def pack_targets(item: KDTargets, space) -> Dict[str, numpy.ndarray]:
 def unpack_targets(entries: Sequence[Optional[Dict[str, numpy.ndarray]]], lengths: Sequence[int], space, *,
                    temperature: float, mode: str) -> KDTargets:
     """The inverse of `pack_targets` for a batch: one padded KDTargets (unary [B, N, V], zeros off
-    each support; top1 [B, N]; lost [B, N] when stored), each sentence's values placed straight
+    each support; top1 [B, N]; lost [B, N] when stored; plogp [B] from the stored values alone,
+    so that the loss needs no dense xlogy), each sentence's values placed straight
     into the batch tensor, without a dense copy per sentence. An entry None is a sentence without
     targets: no mass, Top-1 -1 (the caller masks its KD term). An entry that does not fit its
     length's support was written for another label space or layout: E370, never a silent misread.
@@ -139,6 +140,7 @@ def unpack_targets(entries: Sequence[Optional[Dict[str, numpy.ndarray]]], length
     unary = torch.zeros(B * N * V, dtype=torch.float32)
     top1 = torch.full((B, N), -1, dtype=torch.long)
     lost = torch.zeros(B, N) if any(e is not None and "lost" in e for e in entries) else None
+    plogp = torch.zeros(B, dtype=torch.float32)  # [B] Σ p log p, over the stored values alone
     for b, (arrays, n) in enumerate(zip(entries, lengths)):
         if arrays is None:
             continue
@@ -151,9 +153,11 @@ def unpack_targets(entries: Sequence[Optional[Dict[str, numpy.ndarray]]], length
             problem = "no values" if values is None else f"{values.size} values"
         if problem is not None:
             raise ValueError(Errors.E370.format(n=n, problem=problem, expected=index.shape[0]))
-        unary.narrow(0, b * N * V, n * V).index_copy_(0, index, torch.from_numpy(numpy.asarray(values, "float32")))
+        values = torch.from_numpy(numpy.asarray(values, "float32"))
+        unary.narrow(0, b * N * V, n * V).index_copy_(0, index, values)
+        plogp[b] = torch.xlogy(values, values).sum()
         top1[b, :n] = torch.from_numpy(numpy.asarray(best, dtype="int64"))
         if lost is not None and "lost" in arrays:
             lost[b, :n] = torch.from_numpy(numpy.asarray(arrays["lost"], dtype="float32"))
     return KDTargets(lengths=torch.tensor(list(lengths), dtype=torch.long), unary=unary.view(B, N, V), top1=top1,
-                     lost=lost, temperature=temperature, mode=mode)
+                     lost=lost, plogp=plogp, temperature=temperature, mode=mode)

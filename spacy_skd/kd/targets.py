@@ -47,6 +47,9 @@ class KDTargets:
     lost (Optional[Tensor]): [B, N] parser teachers: the teacher mass per word (at T = 1) that no
         student label can carry, zero past each length; kept with the targets so that a run on
         stored targets still reports it. No loss reads it.
+    plogp (Optional[Tensor]): [B] Σ_i Σ_c unary log unary per sentence (minus the entropy of the
+        unaries), when it came cheaply (stored parser targets: from their values on the label
+        support, a few percent of [B, N, L]); `token_kl_loss` then skips a dense xlogy. Not stored.
     temperature (float): the T the targets were tempered with.
     mode (str): "global" or "local", how T was applied (see the module docstring).
     """
@@ -59,6 +62,7 @@ class KDTargets:
     end: Optional[torch.Tensor] = None
     top1: Optional[torch.Tensor] = None
     lost: Optional[torch.Tensor] = None
+    plogp: Optional[torch.Tensor] = None
     temperature: float = 1.0
     mode: str = "global"
 
@@ -68,7 +72,8 @@ class KDTargets:
                                                 expected="[B, N, L]"))
         B, N, L = self.unary.shape
         expected = {"lengths": (B,), "pairs": (B, max(N - 1, 0), L, L), "pair_counts": (B, L, L), "start": (B, L),
-                    "end": (B, L), "top1": (B, N), "lost": (B, N)}
+                    "end": (B, L), "top1": (B, N), "lost": (B, N),
+                    "plogp": (B,)}
         for name, shape in expected.items():
             value = getattr(self, name)
             if value is not None and tuple(value.shape) != shape:
@@ -165,6 +170,7 @@ class KDTargets:
             end=torch.cat([t.end_probs() for t in padded]) if any_end else None,
             top1=None if first.top1 is None else torch.cat([t.top1 for t in padded]),
             lost=None if first.lost is None else torch.cat([t.lost for t in padded]),
+            plogp=torch.cat([t.plogp for t in padded]) if all(t.plogp is not None for t in padded) else None,
             temperature=first.temperature,
             mode=first.mode,
         )
@@ -184,6 +190,7 @@ class KDTargets:
                 end=None if self.end is None else self.end[rows],
                 top1=None if self.top1 is None else self.top1[rows, :n],
                 lost=None if self.lost is None else self.lost[rows, :n],
+                plogp=None if self.plogp is None else self.plogp[rows],
             ))
         return items
 
@@ -204,6 +211,7 @@ class KDTargets:
             end=None if self.end is None else zeros(1, L),
             top1=None if self.top1 is None else self.top1.new_full((1, n), -1),
             lost=None if self.lost is None else zeros(1, n),
+            plogp=None if self.plogp is None else zeros(1),
         )
 
     def to_arrays(self) -> Dict[str, numpy.ndarray]:
