@@ -47,9 +47,10 @@ class KDTargets:
     lost (Optional[Tensor]): [B, N] parser teachers: the teacher mass per word (at T = 1) that no
         student label can carry, zero past each length; kept with the targets so that a run on
         stored targets still reports it. No loss reads it.
-    plogp (Optional[Tensor]): [B] Σ_i Σ_c unary log unary per sentence (minus the entropy of the
-        unaries), when it came cheaply (stored parser targets: from their values on the label
-        support, a few percent of [B, N, L]); `token_kl_loss` then skips a dense xlogy. Not stored.
+    plogp (Optional[Tensor]): [B] Σ_i Σ_c unary log unary per sentence (the negated entropy of
+        the unaries), when it came cheaply (stored parser targets: from their values on the label
+        support, a fraction of the padded [B, N, L]); `token_kl_loss` then skips a dense xlogy.
+        Not stored.
     temperature (float): the T the targets were tempered with.
     mode (str): "global" or "local", how T was applied (see the module docstring).
     """

@@ -10,8 +10,10 @@ The on-disk cache has two levels, both keyed by the teacher's fingerprint and th
 - the teacher's raw potentials (CRF emissions or MaxEnt logits, O(n L) per sentence): the one
   expensive pass, shared by every objective and temperature, so baseline and KD runs share it;
 - targets in the student's substructure space at one temperature and mode (unary marginals,
-  expected transition counts, start/end, Top-1), derived from the potentials without the
-  teacher and reused in every epoch and run with the same settings.
+  expected transition counts, start/end, Top-1; a sequence-labelling parser's on its label
+  support, with the teacher mass its labels cannot carry), derived from the potentials without
+  the teacher and reused in every epoch and run with the same settings: a training step only
+  reads them.
 
 The teacher pass is batched by padded size within `max_batch_cost` (`teacher.runner`). A
 sentence too long for that bound on its own never reaches the teacher (W340): the student
