@@ -119,8 +119,7 @@ def resolve_temperature_mode(mode: str, student: str) -> str:
 
 
 def make_targets(teacher, student: str, objective: str, *, temperature: float, mode: str,
-                 space=None, scheme: Optional[str] = None, with_lost: bool = False,
-                 top1: bool = True) -> KDTargets:
+                 space=None, scheme: Optional[str] = None, with_lost: bool = False) -> KDTargets:
     """Teacher targets in the student's substructure space at temperature T, with the
     teacher's Top-1 structure (under the mask, when there is one) as pseudo-labels.
 
@@ -131,13 +130,10 @@ def make_targets(teacher, student: str, objective: str, *, temperature: float, m
     scheme (Optional[str]): the student's tag scheme (span and spaCy NER teachers only).
     with_lost (bool): parser teachers: also set `targets.lost` [B, N], the teacher mass the
         student's label vocabulary cannot represent (an exp over every (head, relation) pair).
-    top1 (bool): False skips a parser teacher's Top-1 trees (an MST per sentence) when nothing
-        will read them; the other teachers' Top-1 is a cheap Viterbi and is always made.
     """
     case = resolve_case(teacher.kind, student, objective)
     if isinstance(teacher, ParserPotentials):
-        targets, _ = parser_targets(teacher, space, temperature=temperature, mode=mode, top1=top1,
-                                    with_lost=with_lost)
+        targets, _ = parser_targets(teacher, space, temperature=temperature, mode=mode, with_lost=with_lost)
         return targets
     if isinstance(teacher, SpanPotentials):
         return span_targets(teacher, space, scheme, temperature=temperature, mode=mode)

@@ -56,16 +56,15 @@ class ParserPotentials:
 
 
 def parser_targets(teacher: ParserPotentials, space, *, temperature: float = 1.0, mode: str = "local",
-                   dtype: torch.dtype = torch.float32, top1: bool = True,
+                   dtype: torch.dtype = torch.float32,
                    with_lost: bool = True) -> Tuple[KDTargets, Optional[torch.Tensor]]:
-    """Targets over the student's label vocabulary `space` (a `structs.parse_labels.LabelSpace`).
+    """Targets over the student's label vocabulary `space` (a `structs.parse_labels.LabelSpace`),
+    made once per sentence and stored (`pack_targets`), so their cost is paid at initialize.
 
-    top1 (bool): also decode the teacher's best trees (one MST per sentence). Only Top-1 KD and
-        unlabeled sentences read them, so a labeled batch under another objective skips it.
     with_lost (bool): also return the mass outside the vocabulary (an exp over every (head,
         relation) pair, the costliest step); None if False.
     RETURNS (Tuple[KDTargets, Tensor]): the targets (unary [B, N, V], top1 = the teacher's best
-        tree encoded in the vocabulary, -1 where its label is missing, or None if not asked for;
+        tree, one MST per sentence, encoded in the vocabulary, -1 where its label is missing;
         lost as below), and the teacher mass per word that no student label can carry [B, N] (at
         T = 1) or None.
     """
@@ -90,10 +89,8 @@ def parser_targets(teacher: ParserPotentials, space, *, temperature: float = 1.0
         # a word whose whole teacher mass falls outside the vocabulary has no target at all
         has_mass = possible.any(-1) & valid
         unary = torch.softmax(log_q, -1) * has_mass.unsqueeze(-1)
-        best = None
-        if top1:
-            heads, rels = teacher.top1()
-            best = _encode_top1(space, heads, rels, teacher.lengths).to(log_q.device)
+        heads, rels = teacher.top1()
+        best = _encode_top1(space, heads, rels, teacher.lengths).to(log_q.device)
         targets = KDTargets(lengths=teacher.lengths, unary=unary.to(dtype), top1=best, temperature=T,
                             mode="local" if mode == "local" or T == 1.0 else "global",
                             lost=None if lost is None else lost.to(dtype))

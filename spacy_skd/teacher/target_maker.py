@@ -119,7 +119,7 @@ class TargetMaker:
             batch = self.student.teacher_view(batch.emissions, batch.lengths, crf, batch.mask)
         return make_targets(batch, self.student.kd_kind, self.objective, temperature=self.temperature,
                             mode=self.mode, space=self.student.kd_space(self.teacher),
-                            scheme=self.student.cfg.get("scheme"), with_lost=True, top1=True)
+                            scheme=self.student.cfg.get("scheme"), with_lost=True)
 
     def make_each(self, potentials: Sequence[Arrays], lengths: Sequence[int], *, device: torch.device
                   ) -> List[KDTargets]:
