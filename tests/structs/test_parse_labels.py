@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spacy_skd.structs._util import log_zero
+from spacy_skd.structs import parse_labels
 from spacy_skd.structs.parse_labels import LabelSpace, get_encoding, repair
 from spacy_skd.structs.tree import is_tree
 
@@ -202,8 +203,20 @@ def test_parse_labels_support_is_where_a_teacher_can_put_mass(seed, N):
     support = space.support(N)
     assert support.shape == (N, len(labels)) and support.dtype == torch.bool
     assert torch.equal(support, log_q[0] > log_zero(torch.float64) / 2)
-    assert space.support(N) is support  # kept per length
     assert torch.equal(space.support_index(N), support.reshape(-1).nonzero().squeeze(1))
+    assert space.support_index(N) is space.support_index(N)  # kept for the lengths in use
+
+
+def test_parse_labels_support_indices_kept_within_a_bound(monkeypatch):
+    """Long texts of many lengths must not keep ~n * V indices each: least recently used go first."""
+    monkeypatch.setattr(parse_labels, "SUPPORT_CACHE_ENTRIES", 40)
+    space = LabelSpace(["ROOT_det", "+1_det", "-1_det"], ["det"], "offset")  # n + 2 (n - 1) labels
+    sizes = {n: space.support_index(n).numel() for n in (2, 3, 5)}
+    assert sizes == {2: 4, 3: 7, 5: 13}
+    space.support_index(2)  # now the most recently used
+    space.support_index(9)  # 25 more: 13 + 7 + 4 + 25 > 40, so 3 and then 5 go
+    assert list(space._support_index) == [2, 9]
+    assert torch.equal(space.support_index(5), space.support(5).reshape(-1).nonzero().squeeze(1))
 
 
 def test_parse_labels_support_needs_offset_encoding():
