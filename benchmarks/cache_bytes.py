@@ -28,7 +28,9 @@ import numpy
 import torch
 
 from spacy_skd.kd.adapters import TeacherPotentials, make_targets
+from spacy_skd.kd.parser_targets import SUPPORT_VALUES
 from spacy_skd.kd.targets import crf_targets
+from spacy_skd.structs.parse_labels import LabelSpace
 from spacy_skd.training.cache import TeacherCache
 
 DATA = Path(os.environ.get("SKD_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -154,6 +156,9 @@ def main(argv=None) -> int:
     ner_lengths, entity_lengths = conll_sentences(conll)
     dep_lengths, relations, joint = ewt_sentences(ewt)
     R, V, W = len(relations), len(joint), max(entity_lengths)
+    # the student's label space: which labels can carry mass in an n-word sentence (LabelSpace.support)
+    space = LabelSpace([f"{'ROOT' if o == 0 else f'{o:+d}'}_{r}" for o, r in sorted(joint)], sorted(relations),
+                       "offset")
     L_iob, L_bioes, C = 2 * N_TYPES + 1, 4 * N_TYPES + 1, N_TYPES + 1
     ner = rng.choice(ner_lengths, args.n)
     dep = rng.choice(dep_lengths, args.n)
@@ -191,8 +196,12 @@ def main(argv=None) -> int:
          [{"arc": f32(n, n + 1), "rel": f32(n, n + 1, R)} for n in dep]),
         ("parser potentials fp16", "ewt", "arc, rel as above, f16",
          [{"arc": f32(n, n + 1).astype("float16"), "rel": f32(n, n + 1, R).astype("float16")} for n in dep]),
-        ("seqlabel-student targets fp32 (not stored)", "ewt", f"unary [n,{V}] + top1 [n]",
+        ("seqlabel-student targets fp32, dense", "ewt", f"unary [n,{V}] + top1 [n]",
          [{"unary": f32(n, V), "top1": rng.integers(0, V, n)} for n in dep]),
+        ("seqlabel-student targets on the label support (stored now)", "ewt",
+         f"{SUPPORT_VALUES} [K(n)] + top1 [n] + lost [n]",
+         [{SUPPORT_VALUES: f32(int(space.support(n).sum())), "top1": rng.integers(0, V, n), "lost": f32(n)}
+          for n in dep]),
     ]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -51,6 +51,8 @@ def main() -> None:
     parser.add_argument("--objective", default="structural")
     parser.add_argument("--sentences", type=int, default=3000)
     parser.add_argument("--batch-size", type=int, default=64, help="sentences per step")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="passes over the batches; on a loaded machine more steps steady the medians")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as cache_dir:
@@ -67,22 +69,27 @@ def main() -> None:
         teacher_pass = time.perf_counter() - started
         batches = list(minibatch(examples, size=args.batch_size))
         plain, kd = [], []
-        for batch in batches:
+        for batch in batches * max(args.repeats, 1):
             for nlp, opt, times in ((nlp_plain, opt_plain, plain), (nlp_kd, opt_kd, kd)):
                 copied = [Example(eg.predicted.copy(), eg.reference) for eg in batch]  # as spacy train does
                 start = time.perf_counter()
                 nlp.update(copied, sgd=opt, drop=0.1)
                 times.append(time.perf_counter() - start)
     ms_plain, ms_kd = 1000 * statistics.median(plain), 1000 * statistics.median(kd)
+    # one ratio per pass over the batches: their spread shows how much the machine's load moved it
+    per_pass = [statistics.median(kd[i : i + len(batches)]) / statistics.median(plain[i : i + len(batches)])
+                for i in range(0, len(plain), len(batches))]
     result = {"student_config": args.student_config.name, "data": args.data.name,
-              "objective": args.objective, "sentences": len(examples), "steps": len(batches),
+              "objective": args.objective, "sentences": len(examples), "steps": len(plain),
               "batch_size": args.batch_size, "teacher_pass_s": teacher_pass,
-              "ms_per_step_plain": ms_plain, "ms_per_step_kd": ms_kd, "ratio": ms_kd / ms_plain}
-    print(f"student step, {args.batch_size} sentences, median of {len(batches)} interleaved steps "
+              "ms_per_step_plain": ms_plain, "ms_per_step_kd": ms_kd, "ratio": ms_kd / ms_plain,
+              "ratio_per_pass": per_pass}
+    print(f"student step, {args.batch_size} sentences, median of {len(plain)} interleaved steps "
           f"(teacher pass over {len(examples)} sentences before training: {teacher_pass:.1f} s)")
     print(f"  without KD: {ms_plain:7.1f} ms/step")
     print(f"  {args.objective} KD from warm cache: {ms_kd:7.1f} ms/step")
-    print(f"  ratio: {ms_kd / ms_plain:.2f}x")
+    print(f"  ratio: {ms_kd / ms_plain:.2f}x" + (f" (per pass: {', '.join(f'{r:.2f}' for r in per_pass)})"
+                                                  if len(per_pass) > 1 else ""))
     default = args.student_config.resolve() == (ROOT / "configs" / "student_crf_kd.cfg").resolve()
     out = ROOT / "benchmarks" / "results" / ("kd_step_time.json" if default else
                                              f"kd_step_time-{args.student_config.stem}.json")

@@ -443,9 +443,10 @@ class Errors(metaclass=_Coded):
             "configs/student_maxent_kd.cfg), or use --store potentials, which serves any student.")
     E243 = ("Student config '{path}' needs exactly one structural_kd component to make targets with, "
             "found {found} (components: {pipes}). Pass the config you will train the student with.")
-    E244 = ("Teacher component '{component}' of '{path}' is a parser ({kind}): a parser's targets are "
-            "made per batch from its potentials and never stored, so there are no targets to "
-            "annotate. Use --store potentials.")
+    E244 = ("Teacher component '{component}' of '{path}' is a parser ({kind}): its student's targets "
+            "live in the student's joint label vocabulary, which comes from the gold trees of the "
+            "student's training data, not from the texts annotate reads. Use --store potentials: "
+            "the student's training run then makes and stores its targets from them once.")
     E245 = ("Student config '{path}': its structural_kd component '{name}' distils the teacher "
             "component '{config}', but annotate runs '{component}'. Pass --component {config}, or "
             "set teacher_component in the config.")
@@ -502,7 +503,7 @@ class Errors(metaclass=_Coded):
             "most frequent seen {max_count} times). Lower --min-count (>= 1), or give more text.")
     E397 = ("spacy skd floret: --dim, --epochs, --min-count and --bucket must be integers >= 1, got "
             "{dim!r}, {epochs!r}, {min_count!r} and {bucket!r}.")
-    # --- `spacy skd init-config` and the student's model card (E360-E379) ---
+    # --- `spacy skd init-config` and the student's model card (E360-E369) ---
     # E360, E361 retired: init-config loads its teacher with teacher.load (E224, E303)
     E362 = ("Teacher '{path}' has no component spacy-skd can distil from: its components are {pipes} "
             "(factories {factories}). A teacher needs one of the factories {supported}.")
@@ -518,6 +519,12 @@ class Errors(metaclass=_Coded):
     E368 = ("'{path}' has no structural_kd component (its components: {pipes}), so it records no "
             "distillation. Pass the student trained with a [components.kd] block, e.g. "
             "training/<case>/<run>/model-best.")
+    # --- issue 18: stored parser targets, the case-1b workflow with teacher vectors (E370-E379) ---
+    E370 = ("Stored KD targets of a {n}-word sentence hold {problem}, but the student's label space has "
+            "{expected} possible labels for {n} words (and a Top-1 label per word): the entry was written "
+            "for another label vocabulary or layout. Delete the targets folder of this student in "
+            "the KD cache directory ([initialize.components.kd] cache_dir; the teacher's potentials "
+            "beside it can stay) and rerun: the targets are made again from the potentials.")
     # --- KD placement and the teacher layer (E300-E329) ---
     E300 = ("Component '{kd}' (structural_kd) comes after its student '{student}' in the pipeline "
             "{pipes}, so the student would be updated before it receives the teacher's targets and "

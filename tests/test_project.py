@@ -165,7 +165,7 @@ def test_report_command_and_workflow(config):
     # each case's table: `spacy skd results-table metrics/<run> ... --output reports/<run>[-exact].md`
     tables = [shlex.split(line) for name, cmd in commands.items() if name.startswith(("report-case", "report-sentscore", "demo-report"))
               for line in cmd["script"]]
-    assert len(tables) == 16
+    assert len(tables) == 17
     for line in tables:
         assert line[:5] == ["python", "-m", "spacy", "skd", "results-table"] and line[5].startswith("metrics/")
         run = line[5].split("/", 1)[1]

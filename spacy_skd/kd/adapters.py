@@ -21,7 +21,7 @@ MaxEnt tagger's logits). Targets at any temperature, in either temperature mode,
 from them exactly, so one cached teacher pass serves every objective and temperature.
 """
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy
 import torch
@@ -119,9 +119,7 @@ def resolve_temperature_mode(mode: str, student: str) -> str:
 
 
 def make_targets(teacher, student: str, objective: str, *, temperature: float, mode: str,
-                 space=None, scheme: Optional[str] = None,
-                 report_lost: Optional[Callable[[torch.Tensor, torch.Tensor], None]] = None,
-                 top1: bool = True) -> KDTargets:
+                 space=None, scheme: Optional[str] = None, with_lost: bool = False) -> KDTargets:
     """Teacher targets in the student's substructure space at temperature T, with the
     teacher's Top-1 structure (under the mask, when there is one) as pseudo-labels.
 
@@ -130,17 +128,12 @@ def make_targets(teacher, student: str, objective: str, *, temperature: float, m
     space: the student's label space where the teacher's structure differs from the student's:
         a `LabelSpace` for a sequence-labelling parser, the tag list for a span or spaCy NER teacher.
     scheme (Optional[str]): the student's tag scheme (span and spaCy NER teachers only).
-    report_lost (Optional[Callable]): called with (lost mass [B, N], lengths [B]) for parser
-        teachers: the teacher mass the student's label vocabulary cannot represent.
-    top1 (bool): False skips a parser teacher's Top-1 trees (an MST per sentence) when nothing
-        will read them; the other teachers' Top-1 is a cheap Viterbi and is always made.
+    with_lost (bool): parser teachers: also set `targets.lost` [B, N], the teacher mass the
+        student's label vocabulary cannot represent (an exp over every (head, relation) pair).
     """
     case = resolve_case(teacher.kind, student, objective)
     if isinstance(teacher, ParserPotentials):
-        targets, lost = parser_targets(teacher, space, temperature=temperature, mode=mode, top1=top1,
-                                       with_lost=report_lost is not None)
-        if report_lost is not None:
-            report_lost(lost, teacher.lengths)
+        targets, _ = parser_targets(teacher, space, temperature=temperature, mode=mode, with_lost=with_lost)
         return targets
     if isinstance(teacher, SpanPotentials):
         return span_targets(teacher, space, scheme, temperature=temperature, mode=mode)

@@ -92,7 +92,9 @@ def token_kl_loss(logits: torch.Tensor, lengths: torch.Tensor, targets: KDTarget
     """Per-token KD into a MaxEnt student (case 2a, token KD, SenTScore).
 
     loss_b = T² · Σ_{i<n_b} KL(targets.unary_i || softmax(logits_i / T)); the gradient with
-    respect to the logits is T · (softmax(logits / T) - targets.unary). Padded positions add 0.
+    respect to the logits is T · (softmax(logits / T) - targets.unary). Padded positions add 0
+    and are never read: the loss runs on the rows of real tokens only ([R, L], R = Σ n_b), which
+    in a batch of mixed lengths is a fraction of [B, N, L] (a third on EWT batches of 64).
 
     logits (Tensor): [B, N, L] student scores.
     lengths (LongTensor): [B], equal to targets.lengths.
@@ -102,9 +104,16 @@ def token_kl_loss(logits: torch.Tensor, lengths: torch.Tensor, targets: KDTarget
     """
     T = check_temperature(temperature)
     _check_batch(logits, lengths, targets)
-    valid = _valid(logits, lengths).unsqueeze(-1)  # [B, N, 1]
-    log_q = torch.log_softmax(logits.masked_fill(~valid, 0.0) / T, dim=-1)  # padding may hold garbage
-    return T * T * _kl(targets.unary.to(logits) * valid, log_q)
+    B, N, L = logits.shape
+    rows = _valid(logits, lengths).reshape(-1).nonzero().squeeze(1)  # [R] token rows of the flat batch
+    sentence = torch.div(rows, N, rounding_mode="floor")  # [R] the sentence of each row
+    log_q = torch.log_softmax(logits.reshape(B * N, L).index_select(0, rows) / T, dim=-1)  # [R, L]
+    p = targets.unary.to(logits).reshape(B * N, L).index_select(0, rows)  # [R, L]
+    if targets.plogp is None:
+        per_row = (torch.xlogy(p, p) - p * log_q).sum(-1)  # [R]
+        return T * T * logits.new_zeros(B).index_add(0, sentence, per_row)
+    cross = logits.new_zeros(B).index_add(0, sentence, (p * log_q).sum(-1))  # [B] Σ p log q
+    return T * T * (targets.plogp.to(logits) - cross)  # the same KL, without a dense xlogy
 
 
 def posterior_crf_loss(

@@ -13,13 +13,20 @@ Temperature, the two meanings of docs/algorithms.md §0:
   renormalised over the labels the student has.
 """
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
+import numpy
 import torch
 
+from ..errors import Errors
 from ..structs._util import log_zero
 from ..structs.tree import mst
 from .targets import KDTargets, check_temperature
+
+# A stored sentence's targets on the labels of `LabelSpace.support(n)`, row-major: every other
+# label has exactly zero mass, so the layout is exact, and on EWT it is 2.3x smaller than the
+# dense [n, V] unary (and than the teacher's [n, n+1, R] potentials). `top1` [n] gives n.
+SUPPORT_VALUES = "unary_support"
 
 
 @dataclass
@@ -49,17 +56,17 @@ class ParserPotentials:
 
 
 def parser_targets(teacher: ParserPotentials, space, *, temperature: float = 1.0, mode: str = "local",
-                   dtype: torch.dtype = torch.float32, top1: bool = True,
+                   dtype: torch.dtype = torch.float32,
                    with_lost: bool = True) -> Tuple[KDTargets, Optional[torch.Tensor]]:
-    """Targets over the student's label vocabulary `space` (a `structs.parse_labels.LabelSpace`).
+    """Targets over the student's label vocabulary `space` (a `structs.parse_labels.LabelSpace`),
+    made once per sentence and stored (`pack_targets`), so their cost is paid at initialize.
 
-    top1 (bool): also decode the teacher's best trees (one MST per sentence). Only Top-1 KD and
-        unlabeled sentences read them, so a labeled batch under another objective skips it.
     with_lost (bool): also return the mass outside the vocabulary (an exp over every (head,
         relation) pair, the costliest step); None if False.
     RETURNS (Tuple[KDTargets, Tensor]): the targets (unary [B, N, V], top1 = the teacher's best
-        tree encoded in the vocabulary, -1 where its label is missing, or None if not asked for),
-        and the teacher mass per word that no student label can carry [B, N] (at T = 1) or None.
+        tree, one MST per sentence, encoded in the vocabulary, -1 where its label is missing;
+        lost as below), and the teacher mass per word that no student label can carry [B, N] (at
+        T = 1) or None.
     """
     T = check_temperature(temperature)
     with torch.no_grad():
@@ -82,12 +89,11 @@ def parser_targets(teacher: ParserPotentials, space, *, temperature: float = 1.0
         # a word whose whole teacher mass falls outside the vocabulary has no target at all
         has_mass = possible.any(-1) & valid
         unary = torch.softmax(log_q, -1) * has_mass.unsqueeze(-1)
-        best = None
-        if top1:
-            heads, rels = teacher.top1()
-            best = _encode_top1(space, heads, rels, teacher.lengths).to(log_q.device)
+        heads, rels = teacher.top1()
+        best = _encode_top1(space, heads, rels, teacher.lengths).to(log_q.device)
         targets = KDTargets(lengths=teacher.lengths, unary=unary.to(dtype), top1=best, temperature=T,
-                            mode="local" if mode == "local" or T == 1.0 else "global")
+                            mode="local" if mode == "local" or T == 1.0 else "global",
+                            lost=None if lost is None else lost.to(dtype))
         return targets, lost
 
 
@@ -99,3 +105,56 @@ def _encode_top1(space, heads: torch.Tensor, rels: torch.Tensor, lengths: torch.
         names = [space.rels[r] for r in rels[b, :n].tolist()]
         ids[b, :n] = torch.tensor(space.label_ids(heads[b, :n].tolist(), names), dtype=torch.long)
     return ids
+
+
+def pack_targets(item: KDTargets, space) -> Dict[str, numpy.ndarray]:
+    """One sentence's targets (B = 1, with its Top-1) as cache arrays: the unary on the labels of
+    `space.support(n)` only (`SUPPORT_VALUES`, float32 [K]), `top1` [n] and `lost` [n] if any."""
+    n = item.unary.shape[1]
+    assert item.unary.shape[0] == 1 and item.top1 is not None, "one sentence with its Top-1"
+    unary = item.unary[0].detach().cpu().float()  # [n, V]
+    # parser_targets masks every label off the support to exactly zero; a value there is a bug
+    assert not bool(unary.masked_fill(space.support(n), 0.0).any()), "target mass off the label support"
+    arrays = {SUPPORT_VALUES: unary.reshape(-1)[space.support_index(n)].numpy(),
+              "top1": item.top1[0].detach().cpu().numpy()}
+    if item.lost is not None:
+        arrays["lost"] = item.lost[0].detach().cpu().float().numpy()
+    return arrays
+
+
+def unpack_targets(entries: Sequence[Optional[Dict[str, numpy.ndarray]]], lengths: Sequence[int], space, *,
+                   temperature: float, mode: str) -> KDTargets:
+    """The inverse of `pack_targets` for a batch: one padded KDTargets (unary [B, N, V], zeros off
+    each support; top1 [B, N]; lost [B, N] when stored; plogp [B] from the stored values alone,
+    so that the loss needs no dense xlogy), each sentence's values placed straight
+    into the batch tensor, without a dense copy per sentence. An entry None is a sentence without
+    targets: no mass, Top-1 -1 (the caller masks its KD term). An entry that does not fit its
+    length's support was written for another label space or layout: E370, never a silent misread.
+
+    lengths (Sequence[int]): the words of each sentence (the entries are keyed by them).
+    """
+    B, N, V = len(entries), max(lengths, default=0), len(space)
+    unary = torch.zeros(B * N * V, dtype=torch.float32)
+    top1 = torch.full((B, N), -1, dtype=torch.long)
+    lost = torch.zeros(B, N) if any(e is not None and "lost" in e for e in entries) else None
+    plogp = torch.zeros(B, dtype=torch.float32)  # [B] Σ p log p, over the stored values alone
+    for b, (arrays, n) in enumerate(zip(entries, lengths)):
+        if arrays is None:
+            continue
+        index = space.support_index(n)  # [K] into the [n, V] block, whose rows have the batch's stride V
+        best, values = arrays.get("top1"), arrays.get(SUPPORT_VALUES)
+        problem = None
+        if best is None or best.shape != (n,):
+            problem = "no Top-1" if best is None else f"a Top-1 of shape {tuple(best.shape)}"
+        elif values is None or values.shape != tuple(index.shape):
+            problem = "no values" if values is None else f"{values.size} values"
+        if problem is not None:
+            raise ValueError(Errors.E370.format(n=n, problem=problem, expected=index.shape[0]))
+        values = torch.from_numpy(numpy.asarray(values, "float32"))
+        unary.narrow(0, b * N * V, n * V).index_copy_(0, index, values)
+        plogp[b] = torch.xlogy(values, values).sum()
+        top1[b, :n] = torch.from_numpy(numpy.asarray(best, dtype="int64"))
+        if lost is not None and "lost" in arrays:
+            lost[b, :n] = torch.from_numpy(numpy.asarray(arrays["lost"], dtype="float32"))
+    return KDTargets(lengths=torch.tensor(list(lengths), dtype=torch.long), unary=unary.view(B, N, V), top1=top1,
+                     lost=lost, plogp=plogp, temperature=temperature, mode=mode)

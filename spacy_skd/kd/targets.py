@@ -44,6 +44,13 @@ class KDTargets:
     end (Optional[Tensor]): [B, L] P_t(y_{n-1}); None means the unary at the last position.
     top1 (Optional[LongTensor]): [B, N] the teacher's best sequence at T = 1, -1 past each
         length (pseudo-labels).
+    lost (Optional[Tensor]): [B, N] parser teachers: the teacher mass per word (at T = 1) that no
+        student label can carry, zero past each length; kept with the targets so that a run on
+        stored targets still reports it. No loss reads it.
+    plogp (Optional[Tensor]): [B] Σ_i Σ_c unary log unary per sentence (the negated entropy of
+        the unaries), when it came cheaply (stored parser targets: from their values on the label
+        support, a fraction of the padded [B, N, L]); `token_kl_loss` then skips a dense xlogy.
+        Not stored.
     temperature (float): the T the targets were tempered with.
     mode (str): "global" or "local", how T was applied (see the module docstring).
     """
@@ -55,6 +62,8 @@ class KDTargets:
     start: Optional[torch.Tensor] = None
     end: Optional[torch.Tensor] = None
     top1: Optional[torch.Tensor] = None
+    lost: Optional[torch.Tensor] = None
+    plogp: Optional[torch.Tensor] = None
     temperature: float = 1.0
     mode: str = "global"
 
@@ -64,7 +73,8 @@ class KDTargets:
                                                 expected="[B, N, L]"))
         B, N, L = self.unary.shape
         expected = {"lengths": (B,), "pairs": (B, max(N - 1, 0), L, L), "pair_counts": (B, L, L), "start": (B, L),
-                    "end": (B, L), "top1": (B, N)}
+                    "end": (B, L), "top1": (B, N), "lost": (B, N),
+                    "plogp": (B,)}
         for name, shape in expected.items():
             value = getattr(self, name)
             if value is not None and tuple(value.shape) != shape:
@@ -124,6 +134,7 @@ class KDTargets:
             unary=_fit(self.unary, 1, N, 0),
             pairs=None if self.pairs is None else _fit(self.pairs, 1, max(N - 1, 0), 0),
             top1=None if self.top1 is None else _fit(self.top1, 1, N, -1),
+            lost=None if self.lost is None else _fit(self.lost, 1, N, 0),
         )
 
     @staticmethod
@@ -142,6 +153,7 @@ class KDTargets:
                 "pairs is None": (item.pairs is None, first.pairs is None),
                 "pair_counts is None": (item.pair_counts is None, first.pair_counts is None),
                 "top1 is None": (item.top1 is None, first.top1 is None),
+                "lost is None": (item.lost is None, first.lost is None),
             }
             for field, (value, expected) in checks.items():
                 if value != expected:
@@ -158,6 +170,8 @@ class KDTargets:
             start=torch.cat([t.start_probs() for t in padded]) if any_start else None,
             end=torch.cat([t.end_probs() for t in padded]) if any_end else None,
             top1=None if first.top1 is None else torch.cat([t.top1 for t in padded]),
+            lost=None if first.lost is None else torch.cat([t.lost for t in padded]),
+            plogp=torch.cat([t.plogp for t in padded]) if all(t.plogp is not None for t in padded) else None,
             temperature=first.temperature,
             mode=first.mode,
         )
@@ -176,6 +190,8 @@ class KDTargets:
                 start=None if self.start is None else self.start[rows],
                 end=None if self.end is None else self.end[rows],
                 top1=None if self.top1 is None else self.top1[rows, :n],
+                lost=None if self.lost is None else self.lost[rows, :n],
+                plogp=None if self.plogp is None else self.plogp[rows],
             ))
         return items
 
@@ -195,6 +211,8 @@ class KDTargets:
             start=None if self.start is None else zeros(1, L),
             end=None if self.end is None else zeros(1, L),
             top1=None if self.top1 is None else self.top1.new_full((1, n), -1),
+            lost=None if self.lost is None else zeros(1, n),
+            plogp=None if self.plogp is None else zeros(1),
         )
 
     def to_arrays(self) -> Dict[str, numpy.ndarray]:
@@ -218,7 +236,7 @@ class KDTargets:
         return KDTargets(lengths=lengths, temperature=temperature, mode=mode, **tensors)
 
 
-_ARRAY_FIELDS = ("unary", "pairs", "pair_counts", "start", "end", "top1")
+_ARRAY_FIELDS = ("unary", "pairs", "pair_counts", "start", "end", "top1", "lost")
 
 
 def _fit(x: torch.Tensor, dim: int, size: int, fill) -> torch.Tensor:

@@ -106,8 +106,11 @@ class SeqLabelParser(MaxEntTagger):
         rels = tuple(rels if rels is not None else self.relations)
         key = (tuple(self.labels), rels)
         if key not in self._spaces:
+            # the student's own space (decoding) and a teacher's (KD) alternate in training: keep
+            # both, so that neither is rebuilt at every switch; new labels drop the old spaces
+            self._spaces = {k: v for k, v in self._spaces.items() if k[0] == key[0]}
             pos = UPOS if self.encoding.needs_pos else None
-            self._spaces = {key: LabelSpace(self.labels, rels, self.cfg["encoding"], pos_tags=pos)}
+            self._spaces[key] = LabelSpace(self.labels, rels, self.cfg["encoding"], pos_tags=pos)
         return self._spaces[key]
 
     # -- initialize -----------------------------------------------------------------------------

@@ -10,8 +10,10 @@ The on-disk cache has two levels, both keyed by the teacher's fingerprint and th
 - the teacher's raw potentials (CRF emissions or MaxEnt logits, O(n L) per sentence): the one
   expensive pass, shared by every objective and temperature, so baseline and KD runs share it;
 - targets in the student's substructure space at one temperature and mode (unary marginals,
-  expected transition counts, start/end, Top-1), derived from the potentials without the
-  teacher and reused in every epoch and run with the same settings.
+  expected transition counts, start/end, Top-1; a sequence-labelling parser's on its label
+  support, with the teacher mass its labels cannot carry), derived from the potentials without
+  the teacher and reused in every epoch and run with the same settings: a training step only
+  reads them.
 
 The teacher pass is batched by padded size within `max_batch_cost` (`teacher.runner`). A
 sentence too long for that bound on its own never reaches the teacher (W340): the student
@@ -238,24 +240,20 @@ class StructuralKD(Pipe):
         self.target_maker.check_labels()
         losses.setdefault(self.name, 0.0)
         unlabeled = torch.tensor([bool(eg.reference.user_data.get("skd_unlabeled")) for eg in examples])
+        words = [_words(eg.predicted) for eg in examples]
         wanted = [i for i, eg in enumerate(examples) if self._wants_targets(eg)]
-        # the teacher's Top-1 is read by Top-1 KD and as the pseudo-gold of unlabeled sentences
-        found = self.targets_for([_words(examples[i].predicted) for i in wanted],
-                                 top1=self.objective == "top1" or bool(unlabeled.any()))
+        entries: List[Optional[Dict[str, numpy.ndarray]]] = [None] * len(examples)
+        for i, arrays in zip(wanted, self._entries_for([words[i] for i in wanted])):
+            entries[i] = arrays
         self._warn_too_long()
-        items: List[Optional[KDTargets]] = [None] * len(examples)
-        for i, item in zip(wanted, found):
-            items[i] = item
-        template = next((item for item in items if item is not None), None)
-        if template is None:  # no sentence of the batch has targets: gold only
+        if all(arrays is None for arrays in entries):  # no sentence of the batch has targets: gold only
             student.set_kd_batch(None)
             return losses
-        taught = torch.tensor([item is not None for item in items])
-        # a sentence without targets gets a blank item, its KD term masked by `taught`
-        items = [item if item is not None else template.blank(len(examples[i].predicted))
-                 for i, item in enumerate(items)]
+        taught = torch.tensor([arrays is not None for arrays in entries])
+        # a sentence without targets has no mass in the batch, its KD term masked by `taught`
+        targets = self.target_maker.stack(entries, [len(w) for w in words])
         student.set_kd_batch(KDBatch(
-            examples=[id(eg) for eg in examples], targets=KDTargets.stack(items), objective=self.objective,
+            examples=[id(eg) for eg in examples], targets=targets, objective=self.objective,
             weight=float(weight),
             temperature=self.temperature, unlabeled=unlabeled, mix=self.loss_mix, scale_t2=self.scale_t2,
             taught=taught,
@@ -268,46 +266,46 @@ class StructuralKD(Pipe):
         return self.objective != "none" or bool(eg.reference.user_data.get("skd_unlabeled"))
 
     # -- teacher and cache ----------------------------------------------------------------------
-    def targets_for(self, batch: Sequence[tuple], *, top1: bool = True) -> List[Optional[KDTargets]]:
-        """Targets (B = 1 items) for each sentence: cached ones are read; the rest are made from
-        cached potentials, running the teacher only for sentences it has never seen; None for a
-        sentence too long for `max_batch_cost` alone. `top1` False skips the Top-1 trees of
-        parser targets, which are made per batch, never stored."""
-        maker = self.target_maker
-        # parser targets are never stored (see TargetMaker): skip a lookup that can only miss
-        found = self.targets_store.get_many(batch) if maker.stores_targets else [None] * len(batch)
+    def targets_for(self, batch: Sequence[tuple]) -> List[Optional[KDTargets]]:
+        """Targets (B = 1 items) for each sentence: stored ones are read; the rest are made from
+        cached potentials (running the teacher only for sentences it has never seen) and stored;
+        None for a sentence too long for `max_batch_cost` alone."""
+        return [None if arrays is None else self.target_maker.from_arrays(arrays)
+                for arrays in self._entries_for(batch)]
+
+    def _entries_for(self, batch: Sequence[tuple]) -> List[Optional[Dict[str, numpy.ndarray]]]:
+        """`targets_for` as the stored arrays, which `TargetMaker.stack` turns into a batch."""
+        found = self.targets_store.get_many(batch)
         missing = list(dict.fromkeys(w for w, hit in zip(batch, found) if hit is None and w not in self.too_long))
         made: Dict[tuple, Dict[str, numpy.ndarray]] = {}
-        for chunk, arrays in self._make_targets(missing, top1=top1):
+        for chunk, arrays in self._make_targets(missing):
             made.update(zip(chunk, arrays))
-        items = []
-        for w, hit in zip(batch, found):
-            arrays = hit if hit is not None else made.get(w)
-            items.append(None if arrays is None else
-                         KDTargets.from_arrays(arrays, temperature=self.temperature, mode=maker.mode))
-        return items
+        return [hit if hit is not None else made.get(w) for w, hit in zip(batch, found)]
 
     def _prepare_corpus(self, words: Sequence[tuple]) -> None:
-        """The pass at initialize, with a progress bar: run the teacher over every sentence it
-        has never seen, store what the cache keeps, and count the teacher mass the student's
-        labels cannot take (parsers). Chunk by chunk, keeping nothing: a parser's potentials
-        and targets for a corpus with unlabeled text take more memory than the machine has."""
+        """The pass at initialize, with a progress bar: make and store the targets of every
+        sentence without stored ones (running the teacher over those it has never seen), and
+        count the teacher mass the student's labels cannot take (parsers: stored with the
+        targets, so a run on stored targets reports it too). Chunk by chunk, keeping nothing: a
+        parser's potentials for a corpus with unlabeled text take more memory than the machine has."""
         with tqdm(total=len(words), desc=f"[{self.name}] teacher targets", unit="sent", disable=None) as bar:
             for start in range(0, len(words), self.batch_size):
                 chunk = words[start : start + self.batch_size]
-                missing = chunk
-                if self.target_maker.stores_targets:
-                    missing = [w for w, hit in zip(chunk, self.targets_store.get_many(chunk)) if hit is None]
-                for _ in self._make_targets(missing, top1=False, initial=True):
-                    pass
+                missing = []
+                for w, hit in zip(chunk, self.targets_store.get_many(chunk)):
+                    if hit is None:
+                        missing.append(w)
+                    else:
+                        self._count_lost(hit)
+                for _, arrays in self._make_targets(missing):
+                    for entry in arrays:
+                        self._count_lost(entry)
                 bar.update(len(chunk))
 
-    def _make_targets(self, missing: Sequence[tuple], *, top1: bool,
-                      initial: bool = False) -> Iterator[Tuple[List[tuple], List[Dict[str, numpy.ndarray]]]]:
-        """(sentences, their target arrays) per chunk of at most `batch_size` distinct sentences
-        within `max_batch_cost`, read from the cached potentials chunk by chunk (the teacher runs
-        for the unseen ones), and stored when targets are kept (taggers). Sentences too long for
-        the bound alone join `too_long`. `initial` also counts the lost teacher mass."""
+    def _make_targets(self, missing: Sequence[tuple]) -> Iterator[Tuple[List[tuple], List[Dict[str, numpy.ndarray]]]]:
+        """(sentences, their stored target arrays) per chunk of at most `batch_size` distinct
+        sentences within `max_batch_cost`, made from the cached potentials chunk by chunk (the
+        teacher runs for the unseen ones). Sentences too long for the bound alone join `too_long`."""
         maker = self.target_maker
         device = student_device(maker.student) if missing else None
         chunks, too_long = self.runner.plan(missing, max_count=self.batch_size)
@@ -323,11 +321,9 @@ class StructuralKD(Pipe):
                 self.potentials_store.put_many([chunk[i] for i in todo], outputs)
                 for i, output in zip(todo, outputs):
                     potentials[i] = output
-            targets = maker.make_each(potentials, [len(words) for words in chunk], device=device, top1=top1,
-                                      report_lost=self._count_lost if initial else None)
-            arrays = [item.to_arrays() for item in targets]
-            if maker.stores_targets:
-                self.targets_store.put_many(chunk, arrays)
+            targets = maker.make_each(potentials, [len(words) for words in chunk], device=device)
+            arrays = [maker.to_arrays(item) for item in targets]
+            self.targets_store.put_many(chunk, arrays)
             yield chunk, arrays
 
     def _warn_too_long(self) -> None:
@@ -336,9 +332,12 @@ class StructuralKD(Pipe):
             warnings.warn(Warnings.W340.format(name=self.name, **self.runner.too_long(self._unwarned)))
             self._unwarned = []
 
-    def _count_lost(self, lost: torch.Tensor, lengths: torch.Tensor) -> None:
-        self._lost[0] += float(lost.sum())
-        self._lost[1] += int(lengths.sum())
+    def _count_lost(self, arrays: Dict[str, numpy.ndarray]) -> None:
+        """Add a sentence's stored `lost` mass (parser teachers; [n], one value per word)."""
+        lost = arrays.get("lost")
+        if lost is not None:
+            self._lost[0] += float(lost.sum())
+            self._lost[1] += len(lost)
 
     def _get_student(self, nlp: Language) -> SequenceTagger:
         if self.student_name not in nlp.component_names:

@@ -16,6 +16,7 @@ parser's arc x relation distribution onto the student's label vocabulary with te
 decodes label distributions with MST (always a well-formed tree).
 """
 import re
+from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -25,6 +26,8 @@ from ._util import check_float, check_shape, log_zero
 from .tree import _find_cycle, mst
 
 ROOT = "ROOT"
+# Label-support indices kept by a LabelSpace (32 MiB of int64): every length of EWT up to ~110 words.
+SUPPORT_CACHE_ENTRIES = 2**22
 UNKNOWN_REL = "dep"  # relation given to words whose label does not parse (UD's generic relation)
 _OFFSET = re.compile(r"[+-][1-9][0-9]*")
 _RELPOS = re.compile(r"([+-])([1-9][0-9]*)@([^@]+)")
@@ -229,9 +232,39 @@ class LabelSpace:
         self._step = torch.tensor(step, dtype=torch.long)  # [V] offset or signed k
         self._pos = torch.tensor(pos_id, dtype=torch.long)  # [V] relpos: head PoS id
         self._rel = torch.tensor(rel_id, dtype=torch.long)  # [V] teacher relation id, -1 = none
+        # n -> support_index(n), least recently used first, at most SUPPORT_CACHE_ENTRIES indices in all
+        self._support_index: "OrderedDict[int, torch.Tensor]" = OrderedDict()
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def support(self, n: int) -> torch.Tensor:
+        """[n, V] bool: the labels that can receive teacher mass from each word of an n-word
+        sentence (`teacher_log_probs` gives every other label log_zero). With the offset encoding
+        it depends on n alone, so a sentence's targets can be stored as their values on it.
+        Offset only: relpos heads depend on the sentence's PoS tags."""
+        if self.encoding.needs_pos:
+            raise ValueError(Errors.E017.format(what="PoS tags per sentence: its support is not fixed by "
+                                                     "the length alone"))
+        n = int(n)
+        _, valid = self._heads(torch.tensor([n]), 1, n, None, torch.device("cpu"))
+        return valid[0] & (self._rel >= 0)
+
+    def support_index(self, n: int) -> torch.Tensor:
+        """[K] long: the positions of `support(n)` in the flattened [n * V] label scores, in order.
+        Kept for the recently used lengths (a training step places each sentence's stored values
+        with one index_copy), within SUPPORT_CACHE_ENTRIES indices: the long texts of an
+        unlabeled corpus, each of its own length, must not pile up ~n * V indices apiece."""
+        n = int(n)
+        index = self._support_index.get(n)
+        if index is None:
+            index = self.support(n).reshape(-1).nonzero().squeeze(1)
+            self._support_index[n] = index
+            kept = sum(x.numel() for x in self._support_index.values())
+            while kept > SUPPORT_CACHE_ENTRIES and len(self._support_index) > 1:
+                kept -= self._support_index.popitem(last=False)[1].numel()
+        self._support_index.move_to_end(n)
+        return index
 
     def teacher_log_probs(self, arc_log_probs: torch.Tensor, rel_log_probs: torch.Tensor, lengths: torch.Tensor,
                           pos_ids: Optional[torch.Tensor] = None, *, with_lost: bool = True,

@@ -5,12 +5,13 @@ pair, the objective, temperature and mode, the student's target space) and check
 construction that the pair can be distilled at all, so a bad pairing fails before any teacher
 runs. `structural_kd` and `skd annotate --store targets` both make targets through it.
 """
-from typing import Callable, Iterable, List, Optional, Sequence
+from typing import Iterable, List, Optional, Sequence
 
 import torch
 
 from ..errors import Errors
 from ..kd.adapters import TeacherPotentials, make_targets, resolve_case, resolve_temperature_mode
+from ..kd.parser_targets import pack_targets, unpack_targets
 from ..kd.targets import KDTargets
 from .caches import targets_space
 from .protocol import Arrays, KDStudent, KDTeacher
@@ -21,6 +22,9 @@ PARSER_KINDS = ("biaffine", "mfvi", "parser_beam")
 # float32. A parser teacher's [B, N, N+1, R] relation scores padded to the longest sentence of a
 # random batch are mostly padding; groups of similar length keep that waste, and the step, small.
 TARGET_GROUP_COST = 2**20
+# The stored layout of a sequence-labelling parser's targets (`kd.parser_targets.pack_targets`),
+# part of their cache namespace: a new layout gets a new folder instead of misreading an old one.
+PACKED_LAYOUT = "support1"
 
 
 class TargetMaker:
@@ -32,9 +36,10 @@ class TargetMaker:
     temperature (float): T > 0.
     temperature_mode (str): auto | local | global (auto: global for CRF students, local otherwise).
 
-    Attributes: case (the paper's case for the pair), mode (the resolved temperature mode),
-    stores_targets (False for parser teachers: their [n, V] targets are made per batch from the
-    potentials and never stored).
+    Attributes: case (the paper's case for the pair), mode (the resolved temperature mode).
+    Targets are made once per sentence and stored (`to_arrays`, `from_arrays`); a training step
+    only reads them. A sequence-labelling parser's are stored on its label support only
+    (`PACKED_LAYOUT`), with the teacher mass its vocabulary cannot carry (`KDTargets.lost`).
     """
 
     def __init__(self, teacher: KDTeacher, student: KDStudent, objective: str, *, temperature: float,
@@ -45,13 +50,42 @@ class TargetMaker:
         self.case = resolve_case(teacher.kd_kind, student.kd_kind, objective)
         self._check_pair()
         self.mode = resolve_temperature_mode(temperature_mode, student.kd_kind)
-        self.stores_targets = teacher.kd_kind not in PARSER_KINDS
+
+    @property
+    def packed(self) -> bool:
+        """Whether the targets are stored on the student's label support (`PACKED_LAYOUT`)."""
+        return self.student.kd_kind == "seqlabel"
 
     @property
     def space(self) -> str:
         """The cache namespace of these targets (read when the student has its labels: a
         sequence-labelling parser's space depends on them)."""
-        return targets_space(self.teacher.kd_kind, self.student.kd_kind, self.case, self.student.kd_space_key())
+        space = targets_space(self.teacher.kd_kind, self.student.kd_kind, self.case, self.student.kd_space_key())
+        return f"{space}:{PACKED_LAYOUT}" if self.packed else space
+
+    def to_arrays(self, item: KDTargets) -> Arrays:
+        """One sentence's targets (B = 1) as the cache stores them."""
+        if self.packed:
+            return pack_targets(item, self.student.kd_space(self.teacher))
+        return item.to_arrays()
+
+    def from_arrays(self, arrays: Arrays) -> KDTargets:
+        """The inverse of `to_arrays`: a B = 1 item (E370 for packed arrays of another label space)."""
+        if self.packed:
+            return self.stack([arrays], [len(arrays.get("top1", ()))])
+        return KDTargets.from_arrays(arrays, temperature=self.temperature, mode=self.mode)
+
+    def stack(self, entries: Sequence[Optional[Arrays]], lengths: Sequence[int]) -> KDTargets:
+        """Stored entries of a batch (`to_arrays`; None for a sentence without targets: no mass, no
+        Top-1, its KD term to be masked) as one padded KDTargets. `lengths`: the words of each
+        sentence. At least one entry must be given. Packed targets go straight into the batch."""
+        if self.packed:
+            return unpack_targets(entries, lengths, self.student.kd_space(self.teacher),
+                                  temperature=self.temperature, mode=self.mode)
+        items = [None if arrays is None else KDTargets.from_arrays(arrays, temperature=self.temperature,
+                                                                   mode=self.mode) for arrays in entries]
+        template = next(item for item in items if item is not None)
+        return KDTargets.stack([item if item is not None else template.blank(n) for item, n in zip(items, lengths)])
 
     def check_labels(self, extra_student: Iterable[str] = ()) -> None:
         """Teacher and student must tag the same labels (E175): KD compares distributions over
@@ -72,15 +106,12 @@ class TargetMaker:
                                                 only_teacher=only_teacher or "none",
                                                 only_student=only_student or "none"))
 
-    def make(self, potentials: Sequence[Arrays], *, device: torch.device, top1: bool = True,
-             report_lost: Optional[Callable[[torch.Tensor, torch.Tensor], None]] = None) -> KDTargets:
-        """The targets of a batch of sentences from their cached potentials (one dict each).
+    def make(self, potentials: Sequence[Arrays], *, device: torch.device) -> KDTargets:
+        """The targets of a batch of sentences from their cached potentials (one dict each), as
+        they are stored: with the teacher's Top-1 and, for parser teachers, `lost` (the teacher
+        mass per word the student's label vocabulary cannot represent).
 
         device (torch.device): where the student's scores live.
-        top1 (bool): False skips a parser teacher's Top-1 trees (an MST per sentence) when
-            nothing will read them; stored targets always carry their Top-1.
-        report_lost (Optional[Callable]): called with (lost mass [B, N], lengths [B]) for parser
-            teachers: the teacher mass the student's label vocabulary cannot represent.
         """
         batch = self.teacher.teacher_batch(potentials, device)
         if isinstance(batch, TeacherPotentials):  # a tagger-like teacher, seen through the student
@@ -88,11 +119,9 @@ class TargetMaker:
             batch = self.student.teacher_view(batch.emissions, batch.lengths, crf, batch.mask)
         return make_targets(batch, self.student.kd_kind, self.objective, temperature=self.temperature,
                             mode=self.mode, space=self.student.kd_space(self.teacher),
-                            scheme=self.student.cfg.get("scheme"), report_lost=report_lost,
-                            top1=top1 or self.stores_targets)
+                            scheme=self.student.cfg.get("scheme"), with_lost=True)
 
-    def make_each(self, potentials: Sequence[Arrays], lengths: Sequence[int], *, device: torch.device,
-                  top1: bool = True, report_lost: Optional[Callable[[torch.Tensor, torch.Tensor], None]] = None
+    def make_each(self, potentials: Sequence[Arrays], lengths: Sequence[int], *, device: torch.device
                   ) -> List[KDTargets]:
         """`make` for each sentence (B = 1 items, in the order given; `lengths`: their tokens),
         computed in groups of similar length whose padded size stays within TARGET_GROUP_COST.
@@ -103,7 +132,7 @@ class TargetMaker:
                                      TARGET_GROUP_COST)
         items: List[Optional[KDTargets]] = [None] * len(potentials)
         for group in groups + [[i] for i in alone]:  # a sentence over the bound: a group of its own
-            made = self.make([potentials[i] for i in group], device=device, top1=top1, report_lost=report_lost)
+            made = self.make([potentials[i] for i in group], device=device)
             for i, item in zip(group, made.split()):
                 items[i] = item
         return items

@@ -14,7 +14,7 @@ from .. import __version__
 from ..errors import Errors
 from ..teacher.runner import TeacherRunner
 from .cache import CACHE_FORMAT_VERSION, TeacherCache
-from .texts import hash_input, is_docbin
+from .texts import hash_input, input_format
 
 if TYPE_CHECKING:  # for annotations only: student_targets imports the pipes
     from .student_targets import StudentTargets
@@ -61,7 +61,7 @@ def shard_manifest(runner: "TeacherRunner", texts_path: Union[str, Path], shard:
         "storage": {"store": store, "temperature": temperature, "mode": mode,
                     "cache_format": CACHE_FORMAT_VERSION},
         "input": {"name": Path(texts_path).name, "sha256": input_sha256 or hash_input(texts_path),
-                  "format": "docbin" if is_docbin(Path(texts_path)) else "text", "lang": lang},
+                  "format": input_format(texts_path), "lang": lang},
         "shard": {"index": shard[0], "count": shard[1]},
         "complete": False,
     }

@@ -29,7 +29,7 @@ class StudentTargets:
     targets namespace, with the teacher's potentials kept in memory only.
 
     config_path (str | Path): a student training config with a `structural_kd` component.
-    runner (TeacherRunner): the loaded teacher; not a parser (their targets are never stored).
+    runner (TeacherRunner): the loaded teacher; not a parser (its student's labels come from gold trees).
     overrides (Optional[Dict[str, object]]): config overrides, dotted keys as for `spacy train`
         (e.g. {"components.kd.temperature": 1.0}).
     """

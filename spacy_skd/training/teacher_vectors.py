@@ -41,7 +41,7 @@ from ..errors import Errors
 from ..teacher.load import load_pipeline
 from ..teacher.runner import docs_before
 from .cache import fingerprint_pipeline
-from .texts import hash_input, read_texts
+from .texts import hash_input, input_format, read_texts
 
 Words = Tuple[str, ...]
 
@@ -52,7 +52,7 @@ PARTS_FORMAT = 1
 DEFAULT_WIDTH = 300  # fastText's and GloVe's usual width; MiniLM teachers give 384 + hash features
 # Manifest fields that must agree for chunks to be reused: the teacher, its layer, the input and
 # how it is cut into chunks. Not the shard count: a chunk is the same whichever shard computed it.
-_IDENTITY = ("teacher_fingerprint", "component", "input_sha256", "lang", "chunk_size", "format")
+_IDENTITY = ("teacher_fingerprint", "component", "input_sha256", "input_format", "lang", "chunk_size", "format")
 
 
 class TeacherEncoder:
@@ -170,7 +170,7 @@ def load_chunk(path: Path) -> Tuple[List[str], numpy.ndarray, numpy.ndarray]:
 def _parts_manifest(encoder: TeacherEncoder, texts_path: Path, chunk_size: int) -> Dict[str, object]:
     return {"format": PARTS_FORMAT, "teacher": encoder.path, "teacher_fingerprint": encoder.fingerprint,
             "component": encoder.component, "input": str(texts_path), "input_sha256": hash_input(texts_path),
-            "lang": encoder.lang, "chunk_size": chunk_size, "width": encoder.width,
+            "input_format": input_format(texts_path), "lang": encoder.lang, "chunk_size": chunk_size, "width": encoder.width,
             "spacy_skd": __version__}
 
 
@@ -186,6 +186,8 @@ def _open_parts(parts: Path, manifest: Dict[str, object], replace_stale: bool = 
             if not replace_stale:
                 raise ValueError(Errors.E391.format(path=path, err=err)) from None
             found = {}
+        # written before CoNLL-U input: every input but a DocBin was read as raw text
+        found.setdefault("input_format", "docbin" if str(found.get("input", "")).endswith(".spacy") else "text")
         diffs = [f"{key}: {found.get(key)!r} there, {manifest[key]!r} now" for key in _IDENTITY
                  if found.get(key) != manifest[key]]
         if not diffs:

@@ -15,13 +15,17 @@ from spacy.tokens import DocBin
 from ..errors import Errors
 from ..teacher.protocol import Words
 from .cache import sentence_key
+from .conllu import CoNLLUCorpus
 from .readers import RawTextCorpus, _walk
 
 
 def read_texts(path: Union[str, Path], lang: str) -> Iterator[Words]:
-    """The words of every text in order, duplicates included: a `.spacy` DocBin's docs, or a
-    raw-text file or folder read exactly as `spacy-skd.RawText.v1` reads it in a student
-    pipeline (stripped lines, blank ones skipped, `spacy.blank(lang).make_doc`)."""
+    """The words of every text in order, duplicates included: a `.spacy` DocBin's docs, a CoNLL-U
+    file's sentences (`.conllu`, `.conllu.gz`: the syntactic words, as `spacy-skd.CoNLLU.v1`
+    gives them to a parser student), or a raw-text file or folder read exactly as
+    `spacy-skd.RawText.v1` reads it in a student pipeline (stripped lines, blank ones skipped,
+    `spacy.blank(lang).make_doc`). A treebank must not be read as raw text: its columns would
+    become words."""
     path = Path(path)
     if not path.exists():
         raise ValueError(Errors.E227.format(path=path))
@@ -29,6 +33,10 @@ def read_texts(path: Union[str, Path], lang: str) -> Iterator[Words]:
     if is_docbin(path):
         for doc in DocBin().from_disk(path).get_docs(nlp.vocab):
             yield tuple(token.text for token in doc)
+        return
+    if is_conllu(path):
+        for eg in CoNLLUCorpus(path)(nlp):
+            yield tuple(token.text for token in eg.predicted)
         return
     for eg in RawTextCorpus(path)(nlp):
         yield tuple(token.text for token in eg.predicted)
@@ -99,3 +107,15 @@ def hash_input(path: Union[str, Path]) -> str:
 def is_docbin(path: Path) -> bool:
     """A `.spacy` DocBin file (else raw text)."""
     return path.is_file() and path.suffix == ".spacy"
+
+
+def is_conllu(path: Path) -> bool:
+    """A CoNLL-U treebank file, `.conllu` or `.conllu.gz` (else raw text)."""
+    return path.is_file() and path.name.endswith((".conllu", ".conllu.gz"))
+
+
+def input_format(path: Union[str, Path]) -> str:
+    """How `read_texts` reads `path`: "docbin", "conllu" or "text" (recorded in manifests, so
+    work done on one reading of a file is never reused for another)."""
+    path = Path(path)
+    return "docbin" if is_docbin(path) else "conllu" if is_conllu(path) else "text"

@@ -12,7 +12,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spacy_skd.kd.parser_targets import ParserPotentials, parser_targets
+from spacy_skd.kd.objectives import token_kl_loss
+from spacy_skd.kd.parser_targets import SUPPORT_VALUES, ParserPotentials, pack_targets, parser_targets, unpack_targets
+from spacy_skd.kd.targets import KDTargets
 from spacy_skd.structs._util import log_zero
 from spacy_skd.structs.parse_labels import LabelSpace
 
@@ -283,3 +285,63 @@ def test_parser_targets_bad_temperature():
     teacher = random_teacher(0, 2, 1)
     with pytest.raises(ValueError, match=r"\[skd-E150\]"):
         parser_targets(teacher, LabelSpace(["ROOT_a"], ["a"], "offset"), temperature=0.0)
+
+
+# -- stored layout: the targets on the label support only (issue 18) --------------------------------
+@SETTINGS
+@given(T=st.sampled_from([1.0, 3.0]), mode=st.sampled_from(["local", "global"]), **dims)
+def test_parser_targets_packed_on_support_unpack_to_the_same_targets_and_loss(T, mode, seed, N, R):
+    """What a training step reads (stored entries, unpacked and stacked) is bit for bit the dense
+    targets of one batch, so the student's KD loss and its gradient are unchanged."""
+    teacher = random_teacher(seed, N, R)
+    space = space_for(random_vocabulary(seed, R), R)
+    targets, _ = parser_targets(teacher, space, temperature=T, mode=mode, with_lost=True)
+    stored = [pack_targets(item, space) for item in targets.split()]
+    for item, arrays in zip(targets.split(), stored):
+        n = item.unary.shape[1]
+        assert arrays[SUPPORT_VALUES].shape == (int(space.support(n).sum()),)
+        assert not bool(item.unary[0][~space.support(n)].any())  # nothing left out of the layout
+    lengths = targets.lengths.tolist()
+    read = unpack_targets(stored, lengths, space, temperature=T, mode=targets.mode).pad_to(targets.unary.shape[1])
+    one_by_one = [unpack_targets([a], [n], space, temperature=T, mode=targets.mode) for a, n in zip(stored, lengths)]
+    assert torch.equal(KDTargets.stack(one_by_one).pad_to(targets.unary.shape[1]).unary, targets.unary)
+    assert torch.equal(read.unary, targets.unary) and torch.equal(read.top1, targets.top1)
+    assert torch.equal(read.lengths, targets.lengths) and torch.equal(read.lost, targets.lost)
+    assert (read.temperature, read.mode) == (targets.temperature, targets.mode)
+    # Σ p log p from the stored values alone (read.plogp) spares the loss a dense xlogy: the same KL
+    # up to float32 summation order, the same gradient
+    assert targets.plogp is None and read.plogp.shape == (len(lengths),)
+    assert torch.allclose(read.plogp, torch.xlogy(targets.unary, targets.unary).sum((1, 2)), rtol=1e-5, atol=1e-6)
+    logits = torch.randn(*targets.unary.shape, generator=torch.Generator().manual_seed(seed), requires_grad=True)
+    losses = [token_kl_loss(logits, targets.lengths, t, temperature=T) for t in (targets, read)]
+    grads = [torch.autograd.grad(loss.sum(), logits)[0] for loss in losses]
+    assert torch.allclose(losses[0], losses[1], rtol=1e-5, atol=1e-5) and torch.equal(grads[0], grads[1])
+
+
+def test_parser_targets_packed_for_another_vocabulary_errors():
+    teacher = random_teacher(3, 4, 2)
+    space = space_for(["ROOT_a", "+1_a", "-1_b", "+2_b", "-3_a"], 2)
+    targets, _ = parser_targets(teacher, space, temperature=2.0, with_lost=True)
+    arrays = pack_targets(targets.split()[0], space)
+    # 4 words: ROOT_a for 4 of them, +1_a for words 1-3, -1_b for 2-4, +2_b for 1-2, -3_a for 4: 13
+    assert int(space.support(4).sum()) == 13
+    other = space_for(["ROOT_a", "+1_a", "-1_b"], 2)  # 4 + 3 + 3 possible labels
+    with pytest.raises(ValueError, match=r"\[skd-E370\].*4-word sentence hold 13 values.*has 10"):
+        unpack_targets([arrays], [4], other, temperature=2.0, mode="local")
+    with pytest.raises(ValueError, match=r"\[skd-E370\].*hold no values"):
+        unpack_targets([{"unary": targets.unary[0].numpy(), "top1": arrays["top1"]}], [4], space, temperature=2.0,
+                       mode="local")
+    with pytest.raises(ValueError, match=r"\[skd-E370\].*hold a Top-1 of shape \(4,\)"):
+        unpack_targets([arrays], [5], space, temperature=2.0, mode="local")
+
+
+def test_parser_targets_unpacked_batch_without_targets_for_a_sentence():
+    """A sentence without stored targets (too long for the teacher) gets no mass and Top-1 -1."""
+    teacher = random_teacher(5, 4, 2)
+    space = space_for(["ROOT_a", "+1_a", "-1_b", "+2_b"], 2)
+    targets, _ = parser_targets(teacher, space, temperature=1.0, with_lost=True)
+    first = pack_targets(targets.split()[0], space)
+    read = unpack_targets([None, first, None], [3, 4, 0], space, temperature=1.0, mode="local")
+    assert read.unary.shape == (3, 4, 4) and torch.equal(read.lengths, torch.tensor([3, 4, 0]))
+    assert torch.equal(read.unary[1], targets.unary[0]) and not bool(read.unary[[0, 2]].any())
+    assert (read.top1[0] == -1).all() and torch.equal(read.lost[1], targets.lost[0])

@@ -13,7 +13,7 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.util import fix_random_seed
 
-from spacy_skd.kd.parser_targets import parser_targets
+from spacy_skd.kd.parser_targets import SUPPORT_VALUES, parser_targets
 from spacy_skd.kd.targets import KDTargets
 from spacy_skd.pipes._segments import padded_batches
 from spacy_skd.pipes.dependency_parser import DependencyParser
@@ -387,15 +387,14 @@ def test_kd_parser_teacher_to_seqlabel_student(teacher_factory, case, objective,
     handed = student._kd.targets
     assert handed.mode == "local" and handed.temperature == T
     assert torch.allclose(handed.unary, targets.unary, atol=1e-6)
-    if objective == "top1":
-        assert torch.equal(handed.top1, targets.top1) and bool((targets.top1 >= 0).any())
-    else:  # labeled sentences under structural KD never read the Top-1 trees: no MST is run
-        assert handed.top1 is None
-        unlabeled = examples_for(nlp)
-        unlabeled[0].reference.user_data["skd_unlabeled"] = True  # its gold is the teacher's Top-1
-        kd.update(unlabeled)
-        assert torch.equal(student._kd.targets.top1, targets.top1)
-        student.set_kd_batch(None)
+    # stored targets carry the Top-1 trees (one MST per sentence, at initialize) and the lost mass
+    assert torch.equal(handed.top1, targets.top1) and bool((targets.top1 >= 0).any())
+    assert torch.allclose(handed.lost, targets.lost, atol=1e-6)
+    unlabeled = examples_for(nlp)
+    unlabeled[0].reference.user_data["skd_unlabeled"] = True  # its gold is the teacher's Top-1
+    kd.update(unlabeled)
+    assert torch.equal(student._kd.targets.top1, targets.top1)
+    student.set_kd_batch(None)
     assert kd.targets_for(words[:2])[1].unary.shape == (1, len(words[1]), len(student.labels))
     # pure KD (kd_weight 1) lowers the loss and teaches the (perfect) teacher's trees; the batch's
     # targets are dropped after each update
@@ -408,7 +407,7 @@ def test_kd_parser_teacher_to_seqlabel_student(teacher_factory, case, objective,
 
 
 @pytest.mark.filterwarnings("ignore:.*skd-W152")
-def test_kd_parser_cache_holds_raw_outputs_and_skips_teacher(trained, tmp_path, monkeypatch):
+def test_kd_parser_cache_holds_outputs_and_packed_targets_and_skips_teacher(trained, tmp_path, monkeypatch):
     teacher_path = trained["skd_biaffine_parser"][1]
     cache_dir = tmp_path / "cache"
     nlp = student_nlp(teacher_path, cache_dir, temperature=3.0)
@@ -416,7 +415,7 @@ def test_kd_parser_cache_holds_raw_outputs_and_skips_teacher(trained, tmp_path, 
     optimizer = nlp.initialize(lambda: examples)
     kd = nlp.get_pipe("kd")
     words = [tuple(t.text for t in eg.predicted) for eg in examples]
-    # the raw teacher outputs are on disk, in their own namespace; targets are not stored twice
+    # the raw teacher outputs are on disk, in their own namespace
     teacher = spacy.load(teacher_path)
     raw = TeacherCache(cache_dir, fingerprint=fingerprint_pipeline(teacher, "parser"), space="potentials:biaffine",
                        temperature=1.0, mode="raw")
@@ -427,12 +426,23 @@ def test_kd_parser_cache_holds_raw_outputs_and_skips_teacher(trained, tmp_path, 
         assert set(stored) == {"arc", "rel"}
         assert (stored["arc"] == out["arc"]).all() and (stored["rel"] == out["rel"]).all()
     raw.close()
-    assert len(kd.targets_store) == 0
+    # and the student's targets in theirs, on the label support only: exact, and smaller than [n, V]
+    student = nlp.get_pipe("parser")
+    expected, _ = expected_targets(teacher_path, student, words, 3.0, "local")
+    assert len(kd.targets_store) == len(words)
+    assert kd.targets_store.meta["space"].endswith(f":{target_maker.PACKED_LAYOUT}")
+    for b, w in enumerate(words):
+        stored = kd.targets_store.get(w)
+        assert set(stored) == {SUPPORT_VALUES, "top1", "lost"}
+        support = student.kd_space(kd.teacher.get_pipe("parser")).support(len(w))
+        assert stored[SUPPORT_VALUES].shape == (int(support.sum()),) and int(support.sum()) < support.numel()
+        assert torch.equal(torch.from_numpy(stored[SUPPORT_VALUES]), expected.unary[b, : len(w)][support])
     nlp.update(examples, sgd=optimizer)
-    assert len(kd.targets_store) == 0
+    assert len(kd.targets_store) == len(words)
     first_lost = kd.lost_mass
     kd.update(examples)
     first_targets = nlp.get_pipe("parser")._kd.targets
+    assert torch.equal(first_targets.unary, expected.unary)  # unpacked: the dense targets, bit for bit
 
     # a second run on the same cache never runs the teacher
     def refuse(self, docs):
@@ -445,7 +455,7 @@ def test_kd_parser_cache_holds_raw_outputs_and_skips_teacher(trained, tmp_path, 
     assert kd2.lost_mass == pytest.approx(first_lost)
     kd2.update(examples_for(again))
     second = again.get_pipe("parser")._kd.targets
-    assert torch.allclose(second.unary, first_targets.unary) and second.top1 is first_targets.top1 is None
+    assert torch.equal(second.unary, first_targets.unary) and torch.equal(second.top1, first_targets.top1)
     assert again.update(examples_for(again), sgd=optimizer)["parser"] > 0
     # (the patch is live: an empty cache would need the teacher)
     fresh = student_nlp(teacher_path, tmp_path / "other-cache", temperature=3.0)

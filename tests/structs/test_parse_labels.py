@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spacy_skd.structs._util import log_zero
+from spacy_skd.structs import parse_labels
 from spacy_skd.structs.parse_labels import LabelSpace, get_encoding, repair
 from spacy_skd.structs.tree import is_tree
 
@@ -183,6 +184,45 @@ def test_parse_labels_teacher_log_probs_matches_double_loop(seed, B, N, enc, pea
             assert float(log_q[b, i - 1].exp().sum() + lost[b, i - 1]) == pytest.approx(1.0, abs=1e-9)
     for v in [index[label] for label in extra if label in index]:
         assert (log_q[..., v] == log_zero(torch.float64)).all()  # never any teacher mass
+
+
+@SETTINGS
+@given(seed=st.integers(0, 2**16), N=st.integers(0, 6))
+def test_parse_labels_support_is_where_a_teacher_can_put_mass(seed, N):
+    """support(n): the labels teacher_log_probs can give mass to in an n-word sentence, whatever
+    the teacher (one with every (head, relation) probable fills exactly these)."""
+    rng = random.Random(seed)
+    others = [random_sentence(rng, rng.randint(1, 6)) for _ in range(4)]
+    labels = vocabulary("offset", others, ["+1_unknown", "ROOT_other", "junk", "+0_det"])
+    teacher_rels = [r for r in RELS if r != "x_y"]
+    space = LabelSpace(labels, teacher_rels, "offset")
+    g = torch.Generator().manual_seed(seed)
+    arc = torch.log_softmax(torch.randn(1, N, N + 1, generator=g, dtype=torch.float64), -1)
+    rel = torch.log_softmax(torch.randn(1, N, N + 1, len(teacher_rels), generator=g, dtype=torch.float64), -1)
+    log_q, _ = space.teacher_log_probs(arc, rel, torch.tensor([N]), with_lost=False)
+    support = space.support(N)
+    assert support.shape == (N, len(labels)) and support.dtype == torch.bool
+    assert torch.equal(support, log_q[0] > log_zero(torch.float64) / 2)
+    assert torch.equal(space.support_index(N), support.reshape(-1).nonzero().squeeze(1))
+    assert space.support_index(N) is space.support_index(N)  # kept for the lengths in use
+
+
+def test_parse_labels_support_indices_kept_within_a_bound(monkeypatch):
+    """Long texts of many lengths must not keep ~n * V indices each: least recently used go first."""
+    monkeypatch.setattr(parse_labels, "SUPPORT_CACHE_ENTRIES", 40)
+    space = LabelSpace(["ROOT_det", "+1_det", "-1_det"], ["det"], "offset")  # n + 2 (n - 1) labels
+    sizes = {n: space.support_index(n).numel() for n in (2, 3, 5)}
+    assert sizes == {2: 4, 3: 7, 5: 13}
+    space.support_index(2)  # now the most recently used
+    space.support_index(9)  # 25 more: 13 + 7 + 4 + 25 > 40, so 3 and then 5 go
+    assert list(space._support_index) == [2, 9]
+    assert torch.equal(space.support_index(5), space.support(5).reshape(-1).nonzero().squeeze(1))
+
+
+def test_parse_labels_support_needs_offset_encoding():
+    space = LabelSpace(["-1@ROOT_root", "+1@NOUN_det"], ["root", "det"], "relpos", pos_tags=TAGS)
+    with pytest.raises(ValueError, match=r"\[skd-E017\]"):
+        space.support(3)
 
 
 @SETTINGS

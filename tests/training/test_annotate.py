@@ -16,11 +16,12 @@ from spacy.tokens import DocBin
 from spacy_skd.teacher.runner import TeacherRunner
 from spacy_skd.training import texts as texts_module
 from spacy_skd.training.annotate import annotate, parse_shard
+from spacy_skd.training.conllu import create_conllu_reader
 from spacy_skd.training.manifest import MANIFEST, read_manifest, shard_dir, write_manifest
 from spacy_skd.training.merge import merge_shards
 from spacy_skd.training.texts import InputSplit
 from spacy_skd.training.cache import sentence_key
-from tests.conftest import REPO_ROOT, examples_from, train_tagger
+from tests.conftest import FIXTURES, REPO_ROOT, examples_from, train_tagger
 
 TEXTS = [
     ("John Smith lives in New York City .", [(0, 2, "PER"), (4, 7, "LOC")]),
@@ -210,6 +211,19 @@ def test_annotate_reads_docbin_like_text(teachers, texts, tmp_path):
     assert from_bin["texts"] == len(DISTINCT)
     assert read_manifest(from_bin["shard_dir"])["input"]["format"] == "docbin"
     assert_same_entries(entries(from_bin["shard_dir"], runner), entries(from_text["shard_dir"], runner))
+
+
+def test_annotate_reads_the_words_of_a_conllu_treebank(teachers, tmp_path):
+    """A treebank gives its syntactic words, as the parser students' reader does; read as raw text
+    its columns would become the words."""
+    treebank = FIXTURES / "ewt_sample.conllu"
+    runner = TeacherRunner(teachers["crf"], "ner")
+    summary = annotate(runner, treebank, tmp_path / "out", progress=False)
+    gold = [tuple(t.text for t in eg.predicted) for eg in create_conllu_reader(treebank)(spacy.blank("en"))]
+    assert summary["texts"] == len(gold) == 5 and ("Today", "'s", "Article") in gold
+    assert read_manifest(summary["shard_dir"])["input"]["format"] == "conllu"
+    stored = entries(summary["shard_dir"], runner)
+    assert sorted(stored) == sorted(sentence_key(words) for words in gold)
 
 
 def test_annotate_one_token_text(teachers, tmp_path):

@@ -1,6 +1,7 @@
 """`spacy skd vectors`: static vectors from a teacher's encoder. Checked against a hand-computed
 mean over occurrences, for determinism across shard counts, resumption after a kill, the PCA
 against numpy's SVD, the written folder as a student's `[initialize] vectors`, and bad input."""
+import gzip
 import json
 from collections import defaultdict
 
@@ -13,7 +14,9 @@ from typer.testing import CliRunner
 
 import spacy_skd.cli  # noqa: F401  (registers `skd` on spaCy's app)
 from spacy_skd.training import teacher_vectors as tv
+from spacy_skd.training.conllu import create_conllu_reader
 from spacy_skd.training.teacher_vectors import TeacherEncoder, build_table, parts_dir, teacher_vectors, word_means
+from spacy_skd.training.texts import read_texts
 from tests.conftest import FIXTURES, REPO_ROOT, examples_from, train_tagger
 from tests.test_configs import tiny_bert  # noqa: F401  (fixture: a 1-layer random BERT)
 
@@ -257,6 +260,39 @@ def test_replace_stale_starts_afresh_on_another_input(teacher, texts, tmp_path):
     vectors = spacy.load(out).vocab.vectors
     assert sorted(vectors.strings[key] for key in vectors.keys()) == ["Another", "corpus", "entirely", "one"]
     assert json.loads((out / tv.VECTORS_META).read_text(encoding="utf8"))["input"] == str(other)
+
+
+def test_parser_teacher_gives_vectors_for_the_words_of_a_treebank(tmp_path):
+    """Case 1b: vectors from a biaffine parser teacher over CoNLL-U input (.gz as EWT train comes)
+    are built on the syntactic words a parser student reads ("Today", "'s"), never on the
+    columns of the file read as raw text, nor on its multiword tokens ("Today's")."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("skd_biaffine_parser", name="parser", config={"model": {
+        "tok2vec": {"embed": {"width": 8, "rows": [50, 50, 50, 50]}, "encode": {"width": 8, "depth": 1}},
+        "arc_width": 8, "rel_width": 8}})
+    treebank = FIXTURES / "ewt_sample.conllu"
+    examples = list(create_conllu_reader(treebank)(nlp))
+    nlp.initialize(lambda: examples)
+    nlp.to_disk(tmp_path / "teacher")
+    gzipped = tmp_path / "sample.conllu.gz"
+    gzipped.write_bytes(gzip.compress(treebank.read_bytes()))
+    assert [list(w) for w in read_texts(gzipped, "en")] == [[t.text for t in eg.predicted] for eg in examples]
+    encoder = TeacherEncoder(tmp_path / "teacher", "parser")
+    summary = teacher_vectors(encoder, gzipped, tmp_path / "vec", width=4, min_count=1, progress=False)
+    assert summary["texts"] == len(examples) == 5
+    words, _, counts = word_means(parts_dir(tmp_path / "vec"), min_count=1)
+    gold = [t.text for eg in examples for t in eg.predicted]
+    assert set(words) == set(gold) and int(counts.sum()) == len(gold)
+    assert {"Today", "'s"} <= set(words) and not {"Today's", "root", "nsubj", "_"} & set(words)
+    assert spacy.load(tmp_path / "vec").vocab.vectors.shape == (len(set(gold)), 4)
+    # chunks of an earlier version, which read every input but a DocBin as raw text, are refused
+    manifest = parts_dir(tmp_path / "vec") / tv.PARTS_MANIFEST
+    record = json.loads(manifest.read_text(encoding="utf8"))
+    assert record["input_format"] == "conllu"
+    del record["input_format"]
+    manifest.write_text(json.dumps(record), encoding="utf8")
+    with pytest.raises(ValueError, match=r"E392.*input_format: 'text' there, 'conllu' now"):
+        teacher_vectors(encoder, gzipped, tmp_path / "vec", width=4, min_count=1, progress=False)
 
 
 def test_floret_baseline_gives_every_word_a_vector(texts, tmp_path):
