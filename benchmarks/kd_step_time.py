@@ -11,7 +11,11 @@ The teacher must tag CoNLL-2003's labels with the student's scheme (BIOES): the 
 trained by benchmarks/ner_conll03.py is a good one. Parsers (cases 1b/2b) read CoNLL-U:
 
     python benchmarks/kd_step_time.py --teacher training/teacher_biaffine/model-best \
-        --student-config configs/student_seqlabel_kd.cfg --data assets/ud_en_ewt/en_ewt-ud-train.conllu.gz
+        --student-config configs/student_seqlabel_kd.cfg --data assets/ud_en_ewt/en_ewt-ud-train.conllu.gz \
+        --sentences 1500 --repeats 3
+
+On a loaded machine, compare two versions of the code by running both at the same time, each
+with its own PYTHONPATH: each run's ratio is taken side by side, and both see the same load.
 
 Prints ms per step and the ratio; writes benchmarks/results/kd_step_time.json (the default
 student config) or kd_step_time-<config name>.json.
