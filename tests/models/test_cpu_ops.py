@@ -1,8 +1,14 @@
 """spacy-skd.numpy_gemm.v1: a student's thinc layers off blis, set from the config, kept on load."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy
 import pytest
 import spacy
 from spacy.lang.en import English
+from spacy.tokens import DocBin
 from thinc.api import Config, Linear, NumpyOps
 
 from spacy_skd.models.cpu_ops import numpy_gemm, use_numpy_gemm
@@ -122,3 +128,19 @@ def test_a_pipe_without_a_thinc_model_is_skipped():
     nlp = English()
     nlp.add_pipe("sentencizer")
     assert use_numpy_gemm(nlp) is nlp
+
+
+def test_the_gemm_benchmark_times_both_backends_on_a_saved_student(tmp_path):
+    nlp = build(True)
+    examples = examples_from(nlp, TRAIN_DATA)
+    nlp.initialize(lambda: examples)
+    nlp.to_disk(tmp_path / "student")
+    DocBin(docs=[eg.reference for eg in examples]).to_disk(tmp_path / "test.spacy")
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "gemm_backend.py"
+    out = tmp_path / "gemm.json"
+    subprocess.run([sys.executable, str(script), str(tmp_path / "student"), str(tmp_path / "test.spacy"),
+                    "--rounds", "1", "--output", str(out)], check=True, capture_output=True)
+    result = json.loads(out.read_text())
+    for backend in ("blis", "numpy"):
+        assert result[backend]["words_per_s"] > 0 and result[backend]["product_ms"] > 0
+    assert result["speedup_words_per_s"] == result["numpy"]["words_per_s"] / result["blis"]["words_per_s"]
