@@ -3,9 +3,9 @@ CPU pipeline multiply matrices with numpy's BLAS instead of blis.
 
 thinc's `NumpyOps` sends every matrix product (Maxout, Linear, the CNN encoder's windows) to blis.
 On some CPUs blis runs far below the machine's speed: on the AMD EPYC (Zen 4) machine of our
-benchmarks numpy's OpenBLAS did the CNN student's [n_tokens, 384] x [384, 384] products 2.5-3x
-faster, and the whole student ran 1.8x faster (`benchmarks/gemm_backend.py`). Those products are
-most of a CNN student's time, so this is the cheapest speed a student can get.
+benchmarks numpy's OpenBLAS did the CNN student's [n_tokens, 384] x [384, 384] products 3x
+faster, and the whole depth-6 student ran 2x faster (`benchmarks/gemm_backend.py`). Those
+products are most of a CNN student's time, so this is the cheapest speed a student can get.
 
 The callback runs whenever spaCy builds the pipeline from its config: `spacy train`, `spacy.load`
 and a packaged student alike, so the setting travels with the saved config. It swaps only plain
