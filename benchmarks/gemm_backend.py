@@ -24,13 +24,14 @@ from spacy_skd.models.cpu_ops import numpy_gemm
 
 def set_backend(nlp: spacy.Language, use_blis: bool) -> None:
     """blis: thinc's default NumpyOps on every node; numpy: what spacy-skd.numpy_gemm.v1 does."""
+    ops = NumpyOps(use_blis=use_blis)
     for _, pipe in nlp.pipeline:
         if use_blis:
             for node in pipe.model.walk():
                 if type(node.ops) is NumpyOps:
-                    node.ops = NumpyOps(use_blis=True)
+                    node.ops = ops
         else:
-            numpy_gemm(pipe.model, NumpyOps(use_blis=False))
+            numpy_gemm(pipe.model, ops)
 
 
 def words_per_s(nlp: spacy.Language, texts: List[str], batch_size: int) -> float:
