@@ -503,6 +503,11 @@ class Errors(metaclass=_Coded):
             "most frequent seen {max_count} times). Lower --min-count (>= 1), or give more text.")
     E397 = ("spacy skd floret: --dim, --epochs, --min-count and --bucket must be integers >= 1, got "
             "{dim!r}, {epochs!r}, {min_count!r} and {bucket!r}.")
+    E398 = ("Subword vectors (floret layout): --bucket must be >= 1, 1 <= --minn <= --maxn, and the "
+            "hash count between 1 and 4; got bucket {bucket}, minn {minn!r}, maxn {maxn!r}, hash count "
+            "{hash_count!r}.")
+    E399 = ("Cannot fit an n-gram table to {n_targets} target vectors for {n_words} words: give one "
+            "vector per word, and at least one word.")
     # --- `spacy skd init-config` and the student's model card (E360-E369) ---
     # E360, E361 retired: init-config loads its teacher with teacher.load (E224, E303)
     E362 = ("Teacher '{path}' has no component spacy-skd can distil from: its components are {pipes} "

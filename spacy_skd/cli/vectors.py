@@ -2,6 +2,7 @@
 teacher's own encoder (`spacy_skd.training.teacher_vectors`) or trained by floret on the same text
 (`spacy_skd.training.floret_vectors`, the baseline)."""
 from pathlib import Path
+from typing import Optional
 
 import spacy
 import typer
@@ -9,7 +10,8 @@ from wasabi import msg
 
 from ..training.annotate import parse_shards
 from ..training.floret_vectors import train_floret
-from ..training.teacher_vectors import TeacherEncoder, teacher_vectors
+from ..training.subword_vectors import FloretHashing
+from ..training.teacher_vectors import SUBWORD_L2, TeacherEncoder, teacher_vectors
 from . import skd_cli
 
 
@@ -30,6 +32,16 @@ def vectors_cli(
     replace_stale: bool = typer.Option(False, "--replace-stale", help="Delete the work files of another teacher or "
                                        "input (OUTPUT.parts) and start afresh, instead of refusing them "
                                        "(one process only)"),
+    subwords: bool = typer.Option(False, "--subwords", help="Write a floret table of character n-grams fitted "
+                                  "to the words' vectors, so that words the text never had get a vector too"),
+    bucket: int = typer.Option(50000, "--bucket", help="With --subwords: rows of the n-gram table"),
+    minn: int = typer.Option(3, "--minn", help="With --subwords: shortest character n-gram"),
+    maxn: int = typer.Option(5, "--maxn", help="With --subwords: longest character n-gram"),
+    parts: Optional[Path] = typer.Option(None, "--parts", help="Work folder of the teacher's pass (default: "
+                                         "OUTPUT.parts); give another output's to build a second table "
+                                         "from its pass, e.g. with --subwords"),
+    l2: float = typer.Option(SUBWORD_L2, "--l2", help="With --subwords: ridge weight of the fit (higher: "
+                             "smoother vectors for unseen words, looser fit of the seen ones)"),
 ) -> None:
     """Build static vectors for the words of a raw-text corpus: each word's vector is the mean of
     the teacher's contextual token vectors over its occurrences, reduced by PCA. The student loads
@@ -37,8 +49,11 @@ def vectors_cli(
     configs; a `spacy.MultiHashEmbed.v2` tok2vec also needs `include_static_vectors = true`).
     Resumable: rerun the same command after an interruption; with --shard i/N, the run that finds
     every chunk on disk (or any later run) writes OUTPUT. --replace-stale lets a workflow rerun
-    on new text without deleting the old work files first."""
+    on new text without deleting the old work files first. With --subwords, the table is a floret
+    table of character n-grams solved so that each word's n-gram mean gives back its vector: an
+    unseen word gets the vector its n-grams say, in the teacher's space."""
     try:
+        hashing = FloretHashing(bucket=bucket, minn=minn, maxn=maxn) if subwords else None
         shards = parse_shards(shard)
         if gpu_id >= 0:
             spacy.require_gpu(gpu_id)
@@ -46,7 +61,8 @@ def vectors_cli(
         for one in shards:
             summary = teacher_vectors(encoder, texts, output, width=width or None, min_count=min_count, shard=one,
                                       chunk_size=chunk_size, batch_size=batch_size, limit=limit,
-                                      replace_stale=replace_stale)
+                                      replace_stale=replace_stale, subwords=hashing, l2=l2,
+                                      parts=parts)
             msg.good(f"Shard {one[0]}/{one[1]}: {summary['computed']} chunks computed, {summary['reused']} "
                      f"already there ({summary['chunks']} chunks, {summary['texts']} texts in the input)")
     except ValueError as err:
@@ -59,6 +75,9 @@ def vectors_cli(
         return
     msg.good(f"{meta['words']} words x {meta['width']} dims in {output} ({meta['tokens_covered']} of "
              f"{meta['tokens']} tokens covered; PCA keeps {meta['explained_variance']:.1%} of the variance)")
+    if hashing is not None:
+        msg.good(f"n-gram table: {bucket} rows, mean cosine {meta['fit_cosine']:.3f} between the words' "
+                 f"n-gram vectors and their own ({meta['iterations']} steps)")
     print(f"Use it: --paths.vectors {output} (a spacy.MultiHashEmbed.v2 tok2vec also needs "
           "--components.tok2vec.model.embed.include_static_vectors true)")
 
