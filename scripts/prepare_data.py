@@ -31,7 +31,7 @@ import random
 import re
 import sys
 from pathlib import Path
-from typing import Iterator, List, NamedTuple, Sequence, Tuple, Union
+from typing import Dict, Iterator, List, NamedTuple, Sequence, Tuple, Union
 
 DOCSTART = "-DOCSTART-"
 _FIELD = re.compile(r"[^ \t\n\r\f\v]+")  # ASCII whitespace only, as in the reader
@@ -153,6 +153,32 @@ def head_lines(input_path: PathLike, output_path: PathLike, *, limit: int) -> in
     return len(lines)
 
 
+WORDPIECE_WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|['.-])*")  # letters, inner ' . -; no ## piece
+
+
+def vocab_words(input_path: PathLike, output_path: PathLike, *, casings: Sequence[str] = ("lower", "title", "upper"),
+                min_length: int = 2) -> int:
+    """The whole words of a WordPiece vocabulary (vocab.txt: one entry per line; `##` pieces,
+    `[special]` entries, numbers and punctuation dropped) in each of `casings`, one per line, for
+    `spacy skd vectors --extra-words`. An uncased vocabulary lists "kampala"; the student meets
+    "Kampala" and "KAMPALA". RETURNS how many words were written."""
+    unknown = [c for c in casings if c not in ("lower", "title", "upper", "as-is")]
+    if unknown:
+        raise ValueError(f"unknown casing {unknown}; choose among lower, title, upper, as-is")
+    with open(input_path, encoding="utf8") as f:
+        entries = [line.strip() for line in f]
+    words: Dict[str, None] = {}
+    for entry in entries:
+        if len(entry) < min_length or not WORDPIECE_WORD.fullmatch(entry):
+            continue
+        for casing in casings:
+            cased = {"lower": entry.lower(), "title": entry[:1].upper() + entry[1:].lower(),
+                     "upper": entry.upper(), "as-is": entry}[casing]
+            words.setdefault(cased, None)
+    _write_lines(output_path, list(words))
+    return len(words)
+
+
 # --- helpers --------------------------------------------------------------------------------
 
 
@@ -214,6 +240,12 @@ def main(argv: Sequence[str] = None) -> int:
     p_head.add_argument("output", type=Path, help="output raw text (.gz to gzip)")
     p_head.add_argument("--limit", type=int, required=True, help="lines to keep (0: all)")
 
+    p_vocab = sub.add_parser("vocab-words", help="the whole words of a WordPiece vocab.txt, in several casings")
+    p_vocab.add_argument("input", type=Path, help="vocab.txt of a transformer (one entry per line)")
+    p_vocab.add_argument("output", type=Path, help="output word list, one word per line (.gz to gzip)")
+    p_vocab.add_argument("--casings", default="lower,title,upper", help="comma-separated: lower, title, upper, as-is")
+    p_vocab.add_argument("--min-length", type=int, default=2, help="shortest word kept (2)")
+
     for p in (p_split, p_raw):
         p.add_argument("--scheme", default="IOB1", help="tag scheme of the input: IOB1 (CoNLL-2003), IOB2 (CoNLL-2002)")
         p.add_argument("--tag-column", type=int, default=-1, help="NER column of the input (-1: last)")
@@ -224,6 +256,9 @@ def main(argv: Sequence[str] = None) -> int:
                              scheme=args.scheme, tag_column=args.tag_column)
         print(f"{args.input}: {stats.n_sentences} sentences -> {stats.n_gold} gold ({args.gold}), "
               f"{stats.n_raw} raw ({args.raw}); fraction {args.fraction}, seed {args.seed}")
+    elif args.command == "vocab-words":
+        n = vocab_words(args.input, args.output, casings=args.casings.split(","), min_length=args.min_length)
+        print(f"{args.input}: {n} words -> {args.output}")
     elif args.command == "head":
         n = head_lines(args.input, args.output, limit=args.limit)
         print(f"{args.input}: first {n} texts -> {args.output}")

@@ -508,6 +508,12 @@ class Errors(metaclass=_Coded):
             "{hash_count!r}.")
     E399 = ("Cannot fit an n-gram table to {n_targets} target vectors for {n_words} words: give one "
             "vector per word, and at least one word.")
+    E407 = ("--extra-words '{path}' {problem}. Give a text file with one word per line (.gz ok), "
+            "e.g. from `python scripts/prepare_data.py vocab-words`.")
+    E408 = ("--extra-words needs the teacher's encoder and at least 2 words with a vector from the "
+            "text to map the listed words into their space ({n_words} given). Give more text or a "
+            "lower --min-count.")
+    E409 = ("--extra-words: '{word}' holds a space; the list takes one word (one token) per line.")
     # --- `spacy skd init-config` and the student's model card (E360-E369) ---
     # E360, E361 retired: init-config loads its teacher with teacher.load (E224, E303)
     E362 = ("Teacher '{path}' has no component spacy-skd can distil from: its components are {pipes} "

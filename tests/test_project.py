@@ -388,6 +388,22 @@ def test_raw_drops_labels_and_docstart(tmp_path):
     assert not any("-DOCSTART-" in line or "B-" in line for line in lines)
 
 
+def test_vocab_words_keeps_whole_words_in_each_casing(tmp_path):
+    prepare = load_script("prepare_data")
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[unused1]", "##ing", "the", "kampala", "o'neill", "1987", ",", "a",
+                                 "u.s.", "naïve", "the"]) + "\n", encoding="utf8")
+    out = tmp_path / "words.txt"
+    assert prepare.main(["vocab-words", str(vocab), str(out)]) == 0
+    assert out.read_text(encoding="utf8").splitlines() == [
+        "the", "The", "THE", "kampala", "Kampala", "KAMPALA", "o'neill", "O'neill", "O'NEILL",
+        "u.s.", "U.s.", "U.S.", "naïve", "Naïve", "NAÏVE"]
+    assert prepare.main(["vocab-words", str(vocab), str(out), "--casings", "as-is", "--min-length", "1"]) == 0
+    assert "a" in out.read_text(encoding="utf8").splitlines()
+    with pytest.raises(ValueError, match="unknown casing"):
+        prepare.vocab_words(vocab, out, casings=["shout"])
+
+
 # --- scripts/run_case.py and scripts/fetch_assets.py ----------------------------------------
 
 

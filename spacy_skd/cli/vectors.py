@@ -10,6 +10,7 @@ from wasabi import msg
 
 from ..training.annotate import parse_shards
 from ..training.floret_vectors import train_floret
+from ..training.lexicon_vectors import read_word_list_file
 from ..training.subword_vectors import FloretHashing
 from ..training.teacher_vectors import SUBWORD_L2, TeacherEncoder, teacher_vectors
 from . import skd_cli
@@ -40,6 +41,10 @@ def vectors_cli(
     parts: Optional[Path] = typer.Option(None, "--parts", help="Work folder of the teacher's pass (default: "
                                          "OUTPUT.parts); give another output's to build a second table "
                                          "from its pass, e.g. with --subwords"),
+    extra_words: Optional[Path] = typer.Option(None, "--extra-words", help="Word list (one per line) whose words "
+                                               "the text lacks get a vector too: each encoded alone by the "
+                                               "teacher, mapped into the table's space (e.g. the teacher "
+                                               "transformer's whole-word vocabulary)"),
     l2: float = typer.Option(SUBWORD_L2, "--l2", help="With --subwords: ridge weight of the fit (higher: "
                              "smoother vectors for unseen words, looser fit of the seen ones)"),
 ) -> None:
@@ -54,6 +59,7 @@ def vectors_cli(
     unseen word gets the vector its n-grams say, in the teacher's space."""
     try:
         hashing = FloretHashing(bucket=bucket, minn=minn, maxn=maxn) if subwords else None
+        listed = read_word_list_file(extra_words) if extra_words is not None else []
         shards = parse_shards(shard)
         if gpu_id >= 0:
             spacy.require_gpu(gpu_id)
@@ -62,7 +68,7 @@ def vectors_cli(
             summary = teacher_vectors(encoder, texts, output, width=width or None, min_count=min_count, shard=one,
                                       chunk_size=chunk_size, batch_size=batch_size, limit=limit,
                                       replace_stale=replace_stale, subwords=hashing, l2=l2,
-                                      parts=parts)
+                                      parts=parts, extra_words=listed)
             msg.good(f"Shard {one[0]}/{one[1]}: {summary['computed']} chunks computed, {summary['reused']} "
                      f"already there ({summary['chunks']} chunks, {summary['texts']} texts in the input)")
     except ValueError as err:
@@ -75,6 +81,10 @@ def vectors_cli(
         return
     msg.good(f"{meta['words']} words x {meta['width']} dims in {output} ({meta['tokens_covered']} of "
              f"{meta['tokens']} tokens covered; PCA keeps {meta['explained_variance']:.1%} of the variance)")
+    if listed:
+        msg.good(f"{meta['extra_words_added']} of the {meta['extra_words_listed']} listed words added (the "
+                 f"others have a vector from the text); held-out cosine of the map: "
+                 f"{meta['extra_words_map_cosine']:.3f} (unmapped {meta['extra_words_unmapped_cosine']:.3f})")
     if hashing is not None:
         msg.good(f"n-gram table: {bucket} rows, mean cosine {meta['fit_cosine']:.3f} between the words' "
                  f"n-gram vectors and their own ({meta['iterations']} steps)")

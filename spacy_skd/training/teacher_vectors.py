@@ -45,6 +45,7 @@ from ..errors import Errors
 from ..teacher.load import load_pipeline
 from ..teacher.runner import docs_before
 from .cache import fingerprint_pipeline
+from .lexicon_vectors import lexicon_vectors
 from .subword_vectors import FloretHashing, fit_subword_table
 from .texts import hash_input, input_format, read_texts
 
@@ -263,7 +264,15 @@ def pca(means: numpy.ndarray, width: int) -> Tuple[numpy.ndarray, numpy.ndarray]
     """Project centred rows onto their `width` leading principal axes. Each axis's sign is fixed
     (largest coordinate positive), so the table is deterministic. RETURNS (projected [n, width],
     explained variance ratio per kept axis)."""
-    centred = means - means.mean(axis=0, keepdims=True)
+    centre, axes, explained = pca_axes(means, width)
+    return (means - centre) @ axes, explained
+
+
+def pca_axes(means: numpy.ndarray, width: int) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
+    """The rows' centre [d], their `width` leading principal axes [d, width] (signs fixed as in
+    `pca`) and the explained variance ratio per kept axis."""
+    centre = means.mean(axis=0)
+    centred = means - centre
     covariance = centred.T @ centred / max(len(centred) - 1, 1)
     values, axes = numpy.linalg.eigh(covariance)  # ascending
     order = numpy.argsort(values)[::-1][:width]
@@ -271,7 +280,7 @@ def pca(means: numpy.ndarray, width: int) -> Tuple[numpy.ndarray, numpy.ndarray]
     signs = numpy.sign(axes[numpy.abs(axes).argmax(axis=0), numpy.arange(axes.shape[1])])
     axes = axes * numpy.where(signs == 0, 1.0, signs)
     total = float(numpy.clip(numpy.linalg.eigvalsh(covariance), 0, None).sum()) or 1.0
-    return centred @ axes, numpy.clip(values, 0, None) / total
+    return centre, axes, numpy.clip(values, 0, None) / total
 
 
 def all_word_sums(parts: Union[str, Path]) -> Tuple[List[str], numpy.ndarray, numpy.ndarray]:
@@ -299,11 +308,14 @@ def _frequent_means(words: List[str], sums: numpy.ndarray, counts: numpy.ndarray
     return [w for w, k in zip(words, keep) if k], sums[keep] / counts[keep, None], counts[keep]
 
 
-def build_table(parts: Union[str, Path], *, width: int, min_count: int
+def build_table(parts: Union[str, Path], *, width: int, min_count: int,
+                extra_words: Sequence[str] = (), encoder: Optional[TeacherEncoder] = None
                 ) -> Tuple[List[str], numpy.ndarray, numpy.ndarray, Dict[str, object]]:
     """The vectors of the words seen at least `min_count` times, from every chunk in `parts`,
     reduced by PCA to `width` and scaled to unit mean variance per dimension (one factor for the
     whole table, so the student's projection starts in the range its hash embeddings live in).
+    The words of `extra_words` that the text lacks follow them, encoded alone by `encoder` and
+    mapped into the means' space (`lexicon_vectors`), then projected on the same axes (count 0).
     RETURNS (words, table [n, width] float32, counts, stats)."""
     parts = Path(parts)
     manifest = json.loads((parts / PARTS_MANIFEST).read_text(encoding="utf8"))
@@ -314,14 +326,25 @@ def build_table(parts: Union[str, Path], *, width: int, min_count: int
         raise ValueError(Errors.E396.format(min_count=min_count, n_words="?", max_count="?"))
     all_words, sums, all_counts = all_word_sums(parts)  # every chunk read once
     words, means, counts = _frequent_means(all_words, sums, all_counts, min_count=min_count)
+    extra_stats: Dict[str, object] = {}
+    new_words: List[str] = []
+    new_means = numpy.zeros((0, means.shape[1]))
+    if extra_words:
+        if encoder is None:
+            raise TypeError("build_table: extra_words are encoded by the teacher, pass its encoder")
+        new_words, new_means, extra_stats = lexicon_vectors(encoder, words, means, extra_words)
     if len(words) > width:
-        table, explained = pca(means, width)
+        centre, axes, explained = pca_axes(means, width)
     else:  # fewer words than dimensions: PCA cannot give `width` axes, keep the leading coordinates
-        table, explained = means[:, :width] - means[:, :width].mean(axis=0), numpy.full(width, numpy.nan)
-    scale = float(numpy.sqrt((table ** 2).mean())) or 1.0
-    stats = {"words": len(words), "tokens": int(all_counts.sum()), "tokens_covered": int(counts.sum()), "encoder_width": encoder_width,
-             "explained_variance": float(numpy.nansum(explained)), "scale": scale}
-    return words, (table / scale).astype("float32"), counts, stats
+        centre, axes = means.mean(axis=0), numpy.eye(means.shape[1])[:, :width]
+        explained = numpy.full(width, numpy.nan)
+    table = (numpy.concatenate([means, new_means]) - centre) @ axes
+    scale = float(numpy.sqrt((table[:len(words)] ** 2).mean())) or 1.0
+    stats = {"words": len(words) + len(new_words), "tokens": int(all_counts.sum()), "tokens_covered": int(counts.sum()),
+             "encoder_width": encoder_width, "explained_variance": float(numpy.nansum(explained)), "scale": scale,
+             **extra_stats}
+    counts = numpy.concatenate([counts, numpy.zeros(len(new_words), dtype=counts.dtype)])
+    return words + new_words, (table / scale).astype("float32"), counts, stats
 
 
 def write_vectors(output: Union[str, Path], lang: str, words: Sequence[str], table: numpy.ndarray,
@@ -359,14 +382,17 @@ def write_vectors(output: Union[str, Path], lang: str, words: Sequence[str], tab
 
 def build_vectors(output: Union[str, Path], *, width: int = 300, min_count: int = 2,
                   subwords: Optional[FloretHashing] = None, l2: float = SUBWORD_L2,
-                  parts: Optional[Union[str, Path]] = None) -> Dict[str, object]:
+                  parts: Optional[Union[str, Path]] = None, extra_words: Sequence[str] = (),
+                  encoder: Optional[TeacherEncoder] = None) -> Dict[str, object]:
     """Build the vectors folder from the chunks in `parts_dir(output, parts)` (all must be
-    there). With `subwords`,
+    there), plus the words of `extra_words` the text lacks (encoded alone by `encoder`, see
+    `build_table`). With `subwords`,
     the words' vectors are turned into a floret n-gram table fitted to them (ridge `l2`), so
     every word gets a vector (`subword_vectors`)."""
     parts = parts_dir(output, parts)
     manifest = json.loads((parts / PARTS_MANIFEST).read_text(encoding="utf8"))
-    words, table, counts, stats = build_table(parts, width=width, min_count=min_count)
+    words, table, counts, stats = build_table(parts, width=width, min_count=min_count, extra_words=extra_words,
+                                              encoder=encoder)
     meta = {"teacher": manifest["teacher"], "teacher_fingerprint": manifest["teacher_fingerprint"],
             "component": manifest["component"], "input": manifest["input"],
             "input_sha256": manifest["input_sha256"], "width": width, "min_count": min_count,
@@ -384,10 +410,11 @@ def teacher_vectors(teacher: Union[str, Path, Language, TeacherEncoder], texts_p
                     shard: Tuple[int, int] = (0, 1), chunk_size: int = 2000, batch_size: int = 64,
                     limit: int = 0, progress: bool = True, replace_stale: bool = False,
                     subwords: Optional[FloretHashing] = None, l2: float = SUBWORD_L2,
-                    parts: Optional[Union[str, Path]] = None) -> Dict[str, object]:
+                    parts: Optional[Union[str, Path]] = None, extra_words: Sequence[str] = ()
+                    ) -> Dict[str, object]:
     """Encode this shard's chunks, then build OUTPUT if every chunk is on disk. `width` None keeps
     300 dimensions, or all of the encoder's if it is narrower; `replace_stale` as in
-    `encode_chunks`; `subwords`, `l2` and `parts` as in `build_vectors`.
+    `encode_chunks`; `subwords`, `l2`, `parts` and `extra_words` as in `build_vectors`.
     RETURNS the summary of `encode_chunks`, plus "meta" (the table's statistics) once built."""
     encoder = teacher if isinstance(teacher, TeacherEncoder) else TeacherEncoder(teacher, component)
     width = min(DEFAULT_WIDTH, encoder.width) if width is None else width
@@ -399,6 +426,7 @@ def teacher_vectors(teacher: Union[str, Path, Language, TeacherEncoder], texts_p
                             batch_size=batch_size, limit=limit, progress=progress, replace_stale=replace_stale,
                             parts=parts)
     summary["meta"] = None if summary["missing"] else build_vectors(output, width=width, min_count=min_count,
-                                                                    subwords=subwords, l2=l2, parts=parts)
+                                                                    subwords=subwords, l2=l2, parts=parts,
+                                                                    extra_words=extra_words, encoder=encoder)
     return summary
 
