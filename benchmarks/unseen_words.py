@@ -11,7 +11,7 @@ the teacher finds and the student misses, and the reverse:
         training/vectors/teacher-en corpus/conll2003_en/test.spacy \
         --system teacher=training/teacher_crf/model-best \
         --system default=training/pareto-probe-depth6/structural-seed0/model-best \
-        [--output benchmarks/results/unseen_words.json]
+        [--output docs/results/unseen_words.json]
 
 The first --system is the reference the others are compared with.
 """
