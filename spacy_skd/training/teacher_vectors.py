@@ -20,8 +20,11 @@ pipeline folder is written to a temporary folder and renamed into place: nothing
 ever loaded. Rebuilding with another `width` or `min_count` reuses the chunks, and so does a
 second output that names this one's work folder (`--parts`).
 
-Words the text never had get no vector from this table; `--subwords` writes instead a floret table
-of character n-grams fitted to the words' vectors (`subword_vectors`), which gives every word one.
+Words the text never had get no vector from this table. `--extra-words FILE` adds the listed ones,
+each encoded alone and mapped into the table's space (`lexicon_vectors`; a few minutes for tens of
+thousands of words, done again on each build, not chunked); `--subwords` writes instead a floret
+table of character n-grams fitted to the words' vectors (`subword_vectors`), which gives every
+word one.
 """
 import json
 import os
