@@ -510,8 +510,8 @@ class Errors(metaclass=_Coded):
             "vector per word, and at least one word.")
     E407 = ("--extra-words '{path}' {problem}. Give a text file with one word per line (.gz ok), "
             "e.g. from `python scripts/prepare_data.py vocab-words`.")
-    E408 = ("--extra-words needs the teacher's encoder and at least 2 words with a vector from the "
-            "text to map the listed words into their space ({n_words} given). Give more text or a "
+    E408 = ("--extra-words needs at least 2 words with a vector from the text to map the listed "
+            "words into their space ({n_words} given). Give more text or a "
             "lower --min-count.")
     E409 = ("--extra-words: '{word}' holds a space; the list takes one word (one token) per line.")
     # --- `spacy skd init-config` and the student's model card (E360-E369) ---

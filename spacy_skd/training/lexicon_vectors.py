@@ -21,6 +21,7 @@ import numpy
 from tqdm import tqdm
 
 from ..errors import Errors
+from .vector_agreement import held_out_split, mean_cosine
 
 MAP_L2 = 1.0  # the held-out cosine hardly moves between 0.01 and 100 on the CoNLL MiniLM teacher
 HELD_OUT = 0.1
@@ -81,9 +82,7 @@ def fit_map(alone: numpy.ndarray, means: numpy.ndarray, l2: float = MAP_L2
 def centred_cosine(predicted: numpy.ndarray, target: numpy.ndarray, centre: numpy.ndarray) -> float:
     """Mean cosine between rows, both taken relative to `centre` (raw cosines of means that share
     a large common component would look good for any word)."""
-    a, b = predicted - centre, target - centre
-    norms = numpy.linalg.norm(a, axis=1) * numpy.linalg.norm(b, axis=1)
-    return float(((a * b).sum(axis=1) / numpy.maximum(norms, 1e-30)).mean())
+    return mean_cosine(predicted - centre, target - centre)
 
 
 def lexicon_vectors(encoder, words: Sequence[str], means: numpy.ndarray, extra_words: Sequence[str], *,
@@ -98,9 +97,7 @@ def lexicon_vectors(encoder, words: Sequence[str], means: numpy.ndarray, extra_w
     if len(words) < 2:
         raise ValueError(Errors.E408.format(n_words=len(words)))
     alone = encode_alone(encoder, list(words), batch_size=batch_size, progress=progress)
-    order = numpy.random.RandomState(seed).permutation(len(words))
-    n_held = max(1, int(len(words) * HELD_OUT))
-    held, kept = order[:n_held], order[n_held:]
+    held, kept = held_out_split(len(words), HELD_OUT, seed)
     weights, bias = fit_map(alone[kept], means[kept], l2)
     centre = means[kept].mean(axis=0)
     stats: Dict[str, object] = {

@@ -33,6 +33,7 @@ from spacy.vectors import Vectors
 from tqdm import tqdm
 
 from ..errors import Errors
+from .vector_agreement import held_out_split, mean_cosine
 
 
 @dataclass(frozen=True)
@@ -140,22 +141,13 @@ def fit_subword_table(words: Sequence[str], targets: numpy.ndarray, hashing: Flo
     return table.astype("float32"), stats
 
 
-def mean_cosine(a: numpy.ndarray, b: numpy.ndarray) -> float:
-    """Mean over rows of the cosine between a[i] and b[i] (0 where either is all zeros)."""
-    norms = numpy.linalg.norm(a, axis=1) * numpy.linalg.norm(b, axis=1)
-    cosines = numpy.where(norms > 0, (a * b).sum(axis=1) / numpy.maximum(norms, 1e-30), 0.0)
-    return float(cosines.mean())
-
-
 def held_out_cosine(words: Sequence[str], targets: numpy.ndarray, hashing: FloretHashing, *,
                     fraction: float = 0.1, seed: int = 0, **fit_args) -> Dict[str, float]:
     """Fit on all words but a random `fraction`, then compare the held-out words' n-gram vectors
     with their teacher vectors: how well the table stands in for the teacher on unseen words.
     RETURNS {"held_out_cosine", "fit_cosine", "held_out_words"}."""
-    order = numpy.random.RandomState(seed).permutation(len(words))
-    n_held = max(1, int(len(words) * fraction))
-    held, kept = order[:n_held], order[n_held:]
+    held, kept = held_out_split(len(words), fraction, seed)
     table, stats = fit_subword_table([words[i] for i in kept], targets[kept], hashing, **fit_args)
     predicted = hashing.lookup_matrix([words[i] for i in held]) @ table
     return {"held_out_cosine": mean_cosine(predicted, numpy.asarray(targets)[held]),
-            "fit_cosine": stats["fit_cosine"], "held_out_words": int(n_held)}
+            "fit_cosine": stats["fit_cosine"], "held_out_words": len(held)}

@@ -9,7 +9,8 @@ from spacy.cli.train import train
 from spacy.strings import StringStore
 from spacy.vectors import Vectors
 
-from spacy_skd.training.subword_vectors import FloretHashing, fit_subword_table, held_out_cosine, mean_cosine
+from spacy_skd.training.subword_vectors import FloretHashing, fit_subword_table, held_out_cosine
+from spacy_skd.training.vector_agreement import mean_cosine
 from spacy_skd.training.teacher_vectors import TeacherEncoder, teacher_vectors
 from tests.conftest import FIXTURES, REPO_ROOT
 from tests.training.test_teacher_vectors import invoke, teacher, texts  # noqa: F401  (fixtures)
